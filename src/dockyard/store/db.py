@@ -1,0 +1,116 @@
+"""SQLite metadata store: one file, WAL, ordered migrations, one transaction per change.
+
+Schema (version = number of applied migrations, kept in ``PRAGMA user_version``):
+
+    images      id (sha256:<config digest>) PK, config JSON, manifest JSON, created, size
+    tags        ref (normalised ``domain/path:tag``) PK → image_id
+    digests     ref (normalised ``domain/path@sha256:…``) PK → image_id   (RepoDigests)
+    snapshots   key PK, parent key, kind ('committed'|'active'), num (dir name), size, created
+    containers  id PK, name UNIQUE, image_id, record JSON (the container's whole state), created
+
+Callers hold a ``Database`` and use ``transaction()`` for every write; reads may use ``query``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MIGRATIONS", "Database"]
+
+MIGRATIONS: list[str] = [
+    # 1: images, tags, digests
+    """
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        size INTEGER NOT NULL
+    );
+    CREATE TABLE tags (ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id));
+    CREATE TABLE digests (ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id));
+    CREATE INDEX tags_image ON tags(image_id);
+    CREATE INDEX digests_image ON digests(image_id);
+    """,
+    # 2: snapshots
+    """
+    CREATE TABLE snapshots (
+        key TEXT PRIMARY KEY,
+        parent TEXT REFERENCES snapshots(key),
+        kind TEXT NOT NULL,
+        num INTEGER NOT NULL UNIQUE,
+        size INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL
+    );
+    """,
+    # 3: containers
+    """
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    """,
+]
+
+
+class Database:
+    """A thread-safe handle on ``dockyard.db``; applies pending migrations when opened."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version={number}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+
+    @property
+    def version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one IMMEDIATE transaction; roll back on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
