@@ -1,1 +1,16 @@
-"""daemon/api."""
+"""Engine API handlers, one module per resource."""
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from dockyard.daemon.api import containers, exec, images, system
+
+ROUTES: list[Callable[[web.Application], None]] = [
+    system.add_routes,
+    images.add_routes,
+    containers.add_routes,
+    exec.add_routes,
+]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,92 @@
+"""Byte-exact helpers for what Go programs put on the wire.
+
+- ``go_json``: JSON as Go's ``encoding/json`` writes it (compact; ``<``, ``>``, ``&``
+  escaped when ``escape_html``; U+2028/U+2029 always escaped; non-ASCII kept as UTF-8).
+- ``encode_query``: Go's ``url.Values.Encode`` (keys sorted, ``+`` for spaces).
+- ``encode_filters``: docker's filter JSON (``{"name":{"x":true}}``), keys sorted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote_plus
+
+__all__ = ["encode_filters", "encode_query", "go_json", "parse_filter_args"]
+
+_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def go_json(
+    value: Any,
+    *,
+    escape_html: bool = True,
+    sort_keys: bool = False,
+    indent: str | None = None,
+) -> str:
+    """Serialise like Go's ``json.Marshal`` (or ``MarshalIndent`` with ``indent``)."""
+    text = json.dumps(
+        value,
+        ensure_ascii=False,
+        sort_keys=sort_keys,
+        separators=(",", ":") if indent is None else (",", ": "),
+        indent=indent,
+    )
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if escape_html and any(c in text for c in "<>&"):
+        text = _escape_html_in_strings(text)
+    return text
+
+
+def _escape_html_in_strings(text: str) -> str:
+    # json.dumps only emits <, > and & inside string literals, so a plain replace is safe.
+    for raw, escaped in _HTML_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text
+
+
+QueryValue = str | int | bool | None | Sequence[str]
+
+
+def encode_query(params: Mapping[str, QueryValue]) -> str:
+    """Encode like Go's ``url.Values``: sorted keys, ``True`` → ``1``, ``None``/``False`` dropped.
+
+    A sequence value repeats the key (``names=a&names=b``).
+    """
+    parts: list[str] = []
+    for key in sorted(params):
+        value = params[key]
+        if value is None or value is False:
+            continue
+        if value is True:
+            values: Iterable[str] = ["1"]
+        elif isinstance(value, int):
+            values = [str(value)]
+        elif isinstance(value, str):
+            values = [value]
+        else:
+            values = list(value)
+        for item in values:
+            parts.append(f"{quote_plus(key, safe='')}={quote_plus(item, safe='')}")
+    return "&".join(parts)
+
+
+def encode_filters(filters: Mapping[str, Iterable[str]]) -> str:
+    """Docker's filter map: ``{"label":{"a=b":true},"name":{"x":true}}`` (keys sorted)."""
+    body = {key: {value: True for value in sorted(set(values))} for key, values in filters.items()}
+    return go_json(body, sort_keys=True)
+
+
+def parse_filter_args(args: Iterable[str]) -> dict[str, list[str]]:
+    """``["name=x", "label=a=b"]`` → ``{"name": ["x"], "label": ["a=b"]}``.
+
+    Raises ``ValueError`` with docker's wording for an argument without ``=``.
+    """
+    out: dict[str, list[str]] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise ValueError("bad format of filter (expected name=value)")
+        out.setdefault(key.strip().lower(), []).append(value.strip())
+    return out

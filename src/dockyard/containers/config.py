@@ -1,0 +1,144 @@
+"""From a ``POST /containers/create`` body and an image config to the container's own Config.
+
+Docker's merge rules: the image's Env is the base and the request's entries override by key;
+an Entrypoint in the request drops the image's Cmd; an empty Cmd falls back to the image's;
+Labels merge with the request winning; with nothing to run, "No command specified".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+__all__ = ["CONFIG_KEYS", "RESTART_POLICIES", "merge_config", "validate_host_config"]
+
+CONFIG_KEYS = (
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Image",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Healthcheck",
+    "ArgsEscaped",
+)
+
+RESTART_POLICIES = {"", "no", "always", "unless-stopped", "on-failure"}
+
+
+def _list_of_str(value: Any, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field Config.{field} of type []string")
+    return list(value)
+
+
+def _merge_env(base: list[str], override: list[str]) -> list[str]:
+    out: dict[str, str] = {}
+    order: list[str] = []
+    for item in [*base, *override]:
+        key = item.split("=", 1)[0]
+        if key not in out:
+            order.append(key)
+        out[key] = item
+    return [out[k] for k in order]
+
+
+def merge_config(body: dict[str, Any], image_config: dict[str, Any], container_id: str) -> dict[str, Any]:
+    """The container's Config: request fields over the image's ``config`` section."""
+    img = image_config.get("config") or {}
+    env = _merge_env(_list_of_str(img.get("Env"), "Env") or [], _list_of_str(body.get("Env"), "Env") or [])
+    entrypoint = _list_of_str(body.get("Entrypoint"), "Entrypoint")
+    cmd = _list_of_str(body.get("Cmd"), "Cmd")
+    if entrypoint is not None and entrypoint != []:
+        final_entrypoint: list[str] | None = entrypoint
+        final_cmd = cmd
+    elif entrypoint == []:
+        # An explicit empty entrypoint (``--entrypoint ""``) clears the image's.
+        final_entrypoint = None
+        final_cmd = cmd
+    else:
+        final_entrypoint = _list_of_str(img.get("Entrypoint"), "Entrypoint")
+        final_cmd = cmd if cmd else _list_of_str(img.get("Cmd"), "Cmd")
+    if not (final_entrypoint or final_cmd):
+        raise InvalidArgument("No command specified")
+    labels = dict(img.get("Labels") or {})
+    labels.update(body.get("Labels") or {})
+    exposed = dict(img.get("ExposedPorts") or {})
+    exposed.update(body.get("ExposedPorts") or {})
+    volumes = dict(img.get("Volumes") or {})
+    volumes.update(body.get("Volumes") or {})
+    config: dict[str, Any] = {
+        "Hostname": body.get("Hostname") or container_id[:12],
+        "Domainname": body.get("Domainname") or "",
+        "User": body.get("User") or img.get("User") or "",
+        "AttachStdin": bool(body.get("AttachStdin")),
+        "AttachStdout": bool(body.get("AttachStdout")),
+        "AttachStderr": bool(body.get("AttachStderr")),
+        "Tty": bool(body.get("Tty")),
+        "OpenStdin": bool(body.get("OpenStdin")),
+        "StdinOnce": bool(body.get("StdinOnce")),
+        "Env": env,
+        "Cmd": final_cmd,
+        "Image": body.get("Image", ""),
+        "Volumes": volumes or None,
+        "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir") or "",
+        "Entrypoint": final_entrypoint,
+        "OnBuild": body.get("OnBuild"),
+        "Labels": labels,
+    }
+    if exposed:
+        config["ExposedPorts"] = exposed
+    stop_signal = body.get("StopSignal") or img.get("StopSignal")
+    if stop_signal:
+        config["StopSignal"] = stop_signal
+    if body.get("StopTimeout") is not None:
+        config["StopTimeout"] = body["StopTimeout"]
+    healthcheck = body.get("Healthcheck") or img.get("Healthcheck")
+    if healthcheck:
+        config["Healthcheck"] = healthcheck
+    return config
+
+
+def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
+    """Defaults and the checks dockerd makes at create time."""
+    if not isinstance(host_config, dict):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field of type container.HostConfig")
+    hc = dict(host_config)
+    policy = hc.get("RestartPolicy") or {}
+    name = policy.get("Name", "") or ""
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy '{name}'")
+    if name in ("always", "unless-stopped") and hc.get("AutoRemove"):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    if name != "on-failure" and policy.get("MaximumRetryCount"):
+        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    hc["RestartPolicy"] = {"Name": name or "no", "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0)}
+    mode = hc.get("NetworkMode") or "default"
+    hc["NetworkMode"] = mode
+    log_config = hc.get("LogConfig") or {}
+    if log_config.get("Type") not in (None, "", "json-file", "k8s-file", "local"):
+        raise InvalidArgument(f"logger: no log driver named '{log_config.get('Type')}' is registered")
+    hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
+    for key in ("Binds", "Mounts", "Tmpfs"):
+        if hc.get(key):
+            raise InvalidArgument(f"{key} are not supported yet by this daemon")
+    return hc

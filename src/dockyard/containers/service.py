@@ -1,0 +1,1077 @@
+"""The container lifecycle: create, start, stop, kill, wait, remove, exec — Docker's state machine.
+
+State lives in ``ContainerRecord``s, persisted in one transaction per change. conmon, not
+the daemon, watches running containers: the daemon learns of exits from exit files
+(``on_exit``), also those that happened while it was down (``recover``).
+
+Locking: one ``asyncio.Lock`` per container serialises start, exit handling and removal, so
+an exit that races a start is applied after the start finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal as _signal
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.containers.config import merge_config, validate_host_config
+from dockyard.containers.names import generate_name, validate_name
+from dockyard.containers.ocispec import SpecOptions, build_runtime_spec
+from dockyard.containers.record import ContainerRecord, ContainerState
+from dockyard.containers.securejoin import mkdir_in_root
+from dockyard.containers.signals import parse_signal
+from dockyard.containers.timefmt import now_ns, rfc3339
+from dockyard.containers.users import resolve_user
+from dockyard.images import Image, ImageService
+from dockyard.logs import LogEntry, LogFollower, read_entries
+from dockyard.mount import is_mounted, mount_all, unmount
+from dockyard.runtime import AttachStream, ExecProcess, MonitorInfo, OCIRuntimeError, Runtime
+from dockyard.snapshots import OverlaySnapshotter
+from dockyard.store import Database
+
+__all__ = ["ContainerService", "ExecRecord"]
+
+log = logging.getLogger(__name__)
+
+_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "health", "network", "volume", "publish", "expose", "isolation", "is-task"}
+_STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+@dataclass
+class ExecRecord:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    process: ExecProcess | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def inspect(self) -> dict[str, Any]:
+        cmd = list(self.config.get("Cmd") or [])
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": bool(self.config.get("Tty")),
+                "entrypoint": cmd[0] if cmd else "",
+                "arguments": cmd[1:],
+                "privileged": bool(self.config.get("Privileged")),
+                "user": self.config.get("User") or "",
+            },
+            "OpenStdin": bool(self.config.get("AttachStdin")),
+            "OpenStderr": bool(self.config.get("AttachStderr")),
+            "OpenStdout": bool(self.config.get("AttachStdout")),
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": self.config.get("DetachKeys") or "",
+            "Pid": self.pid,
+        }
+
+
+class _Waiters:
+    """Futures waiting for a container's next exit or its removal."""
+
+    def __init__(self) -> None:
+        self.exit: list[asyncio.Future[int]] = []
+        self.removed: list[asyncio.Future[int]] = []
+        self.attach: list[asyncio.Future[AttachStream | None]] = []
+
+
+class ContainerService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        images: ImageService,
+        snapshotter: OverlaySnapshotter,
+        runtime: Runtime,
+        root: Path,
+        cgroup_parent: str = "/dockyard",
+        runtime_name: str = "runc",
+    ) -> None:
+        self._db = db
+        self._images = images
+        self._snapshots = snapshotter
+        self._runtime = runtime
+        self._root = root
+        self._cgroup_parent = cgroup_parent.rstrip("/")
+        self._runtime_name = runtime_name
+        self._records: dict[str, ContainerRecord] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, _Waiters] = {}
+        self._execs: dict[str, ExecRecord] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._removing: set[str] = set()
+        root.mkdir(parents=True, exist_ok=True)
+        for row in db.query("SELECT record FROM containers"):
+            record = ContainerRecord.from_json(row["record"])
+            self._records[record.id] = record
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def get(self, ref: str) -> ContainerRecord:
+        """By full ID, name (with or without ``/``), or unique ID prefix — like dockerd."""
+        if ref in self._records:
+            return self._records[ref]
+        name = ref.lstrip("/")
+        for record in self._records.values():
+            if record.name == name:
+                return record
+        if ref:
+            matches = [r for r in self._records.values() if r.id.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise errors.InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise errors.NotFound(f"No such container: {ref}")
+
+    def users_of_image(self, image_id: str) -> list[str]:
+        return [r.id for r in self._records.values() if r.image_id == image_id]
+
+    def running_users_of_image(self, image_id: str) -> list[str]:
+        return [r.id for r in self._records.values() if r.image_id == image_id and r.state.running]
+
+    def count(self) -> dict[str, int]:
+        states = [r.state.status for r in self._records.values()]
+        return {
+            "total": len(states),
+            "running": sum(s in ("running", "restarting") for s in states),
+            "paused": states.count("paused"),
+            "stopped": sum(s not in ("running", "restarting", "paused") for s in states),
+        }
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def _waiters_for(self, cid: str) -> _Waiters:
+        return self._waiters.setdefault(cid, _Waiters())
+
+    def bundle(self, record: ContainerRecord) -> Path:
+        return self._root / record.id
+
+    def log_path(self, record: ContainerRecord) -> Path:
+        return self._root / record.id / "container.log"
+
+    def _save(self, record: ContainerRecord) -> None:
+        with self._db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO containers(id, name, image_id, record, created) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET name=excluded.name, record=excluded.record",
+                (record.id, record.name, record.image_id, record.to_json(), record.created),
+            )
+
+    # ---- create -------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], name: str | None) -> tuple[str, list[str]]:
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument("invalid JSON: the request body must be an object")
+        image_ref = body.get("Image") or ""
+        if not isinstance(image_ref, str) or not image_ref:
+            raise errors.InvalidArgument("Config cannot be empty in order to create a container")
+        image = self._images.resolve(image_ref)
+        cid = secrets.token_hex(32)
+        config = merge_config(body, image.config, cid)
+        host_config = validate_host_config(body.get("HostConfig") or {})
+        if name:
+            name = validate_name(name)
+            for other in self._records.values():
+                if other.name == name:
+                    raise errors.Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container '
+                        f'"{other.id}". You have to remove (or rename) that container to be able '
+                        "to reuse that name."
+                    )
+        else:
+            taken = {r.name for r in self._records.values()}
+            name = generate_name()
+            retry = 0
+            while name in taken:
+                retry += 1
+                name = generate_name(retry=retry)
+        record = ContainerRecord(
+            id=cid,
+            name=name,
+            created=now_ns(),
+            image_id=image.id,
+            config=config,
+            host_config=host_config,
+        )
+        bundle = self.bundle(record)
+        bundle.mkdir(parents=True)
+        try:
+            self._snapshots.prepare(cid, self._images.rootfs_parent(image))
+            self._save(record)
+        except BaseException:
+            with contextlib.suppress(errors.DockyardError):
+                self._snapshots.remove(cid)
+            shutil.rmtree(bundle, ignore_errors=True)
+            raise
+        self._records[cid] = record
+        return cid, []
+
+    # ---- start --------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        record = self.get(ref)
+        async with self._lock(record.id):
+            if record.state.running:
+                raise errors.NotModified("container already started")
+            if record.state.status == "removing":
+                raise errors.Conflict(f"container {record.id} is marked for removal and cannot be started")
+            record.stopped_by_user = False
+            try:
+                await self._start_locked(record)
+            except BaseException:
+                if record.host_config.get("AutoRemove"):
+                    self.spawn(self._remove_quietly(record.id))
+                raise
+
+    def _network_mode(self, record: ContainerRecord) -> str:
+        mode = record.host_config.get("NetworkMode") or "default"
+        if mode in ("default", "bridge"):
+            return "private"
+        if mode in ("none", "host"):
+            return mode
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.state.running:
+                raise errors.Conflict(f"cannot join network of a non running container: {other.id}")
+            return f"netns:/proc/{other.state.pid}/ns/net"
+        raise errors.NotFound(f"network {mode} not found")
+
+    def _write_etc_files(self, record: ContainerRecord, network_mode: str) -> list[dict[str, Any]]:
+        bundle = self.bundle(record)
+        hostname = record.config.get("Hostname") or record.id[:12]
+        if network_mode == "host":
+            hostname = os.uname().nodename
+        hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if network_mode != "host":
+            hosts += f"127.0.1.1\t{hostname}\n"
+        for extra in record.host_config.get("ExtraHosts") or []:
+            host, _, addr = extra.partition(":")
+            hosts += f"{addr}\t{host}\n"
+        if network_mode == "host":
+            try:
+                hosts = Path("/etc/hosts").read_text()
+            except OSError:
+                pass
+        resolv = _resolv_conf(record.host_config, network_mode)
+        files = {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv}
+        mounts = []
+        for fname, content in files.items():
+            path = bundle / fname
+            _atomic_write(path, content.encode())
+            mounts.append(
+                {
+                    "destination": f"/etc/{fname}",
+                    "type": "bind",
+                    "source": str(path),
+                    "options": ["rbind", "rprivate"] + (["ro"] if record.host_config.get("ReadonlyRootfs") else []),
+                }
+            )
+        return mounts
+
+    async def _start_locked(self, record: ContainerRecord) -> None:
+        network_mode = self._network_mode(record)
+        bundle = self.bundle(record)
+        rootfs = bundle / "rootfs"
+        rootfs.mkdir(exist_ok=True)
+        if not is_mounted(rootfs):
+            mount_all(self._snapshots.mounts(record.id), rootfs)
+        try:
+            spec = self._build_spec(record, rootfs, network_mode)
+            _atomic_write(bundle / "config.json", json.dumps(spec).encode())
+            for stale in ("attach", "ctl", "winsz", "pidfile", "conmon.pid", "oci-log"):
+                with contextlib.suppress(FileNotFoundError):
+                    (bundle / stale).unlink()
+            self._runtime.remove_exit_file(record.id)
+            log_opts = record.host_config.get("LogConfig", {}).get("Config") or {}
+            info = await self._runtime.create(
+                record.id,
+                bundle,
+                tty=bool(record.config.get("Tty")),
+                stdin=bool(record.config.get("OpenStdin")),
+                stdin_once=bool(record.config.get("StdinOnce")),
+                log_path=self.log_path(record),
+                log_size_max=_parse_size(log_opts.get("max-size")),
+            )
+        except OCIRuntimeError as exc:
+            self._fail_start(record, rootfs, exc.message)
+            raise errors.InvalidArgument(
+                f"failed to create task for container: failed to create shim task: "
+                f"OCI runtime create failed: {exc.message.strip()}: unknown"
+            ) from None
+        except BaseException as exc:
+            message = exc.message if isinstance(exc, errors.DockyardError) else str(exc)
+            self._fail_start(record, rootfs, message)
+            raise
+        # Attach clients that arrived before start connect now, before the process runs.
+        waiters = self._waiters_for(record.id)
+        pending, waiters.attach = waiters.attach, []
+        for fut in pending:
+            if fut.done():
+                continue
+            try:
+                fut.set_result(await self._runtime.attach(bundle))
+            except OSError:
+                fut.set_result(None)
+        try:
+            await self._runtime.start(record.id)
+        except OCIRuntimeError as exc:
+            await self._runtime.delete(record.id, force=True)
+            self._fail_start(record, rootfs, exc.message)
+            raise errors.InvalidArgument(f"OCI runtime start failed: {exc.message.strip()}: unknown") from None
+        record.monitor = {
+            "monitor_pid": info.monitor_pid,
+            "monitor_start_time": info.monitor_start_time,
+            "container_pid": info.container_pid,
+        }
+        record.state = ContainerState(
+            status="running",
+            pid=info.container_pid,
+            started_at=now_ns(),
+            exit_code=0,
+        )
+        self._save(record)
+
+    def _fail_start(self, record: ContainerRecord, rootfs: Path, message: str) -> None:
+        with contextlib.suppress(OSError, errors.DockyardError):
+            unmount(rootfs)
+        lowered = message.lower()
+        code = 128
+        if "executable file not found" in lowered or "no such file or directory" in lowered:
+            code = 127
+        elif "permission denied" in lowered:
+            code = 126
+        record.state.error = message.strip()
+        record.state.exit_code = code
+        if record.state.status != "created":
+            record.state.status = "exited"
+        record.state.finished_at = record.state.finished_at or 0
+        self._save(record)
+        for fut in self._waiters_for(record.id).attach:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters_for(record.id).attach = []
+        self._resolve_exit_waiters(record.id, code)
+
+    def _build_spec(self, record: ContainerRecord, rootfs: Path, network_mode: str) -> dict[str, Any]:
+        config = record.config
+        hc = record.host_config
+        uid, gid, groups = resolve_user(rootfs, config.get("User") or "")
+        cwd = config.get("WorkingDir") or "/"
+        if not cwd.startswith("/"):
+            raise errors.InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
+        if cwd != "/":
+            target = mkdir_in_root(rootfs, cwd)
+            os.lchown(target, uid, gid) if not os.listdir(target) and target.stat().st_uid != uid else None
+        env = list(config.get("Env") or [])
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.insert(0, f"HOSTNAME={config.get('Hostname') or record.id[:12]}")
+        if not any(e.startswith("PATH=") for e in env):
+            env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        return build_runtime_spec(
+            SpecOptions(
+                rootfs=rootfs,
+                args=record.argv,
+                env=env,
+                cwd=cwd,
+                uid=uid,
+                gid=gid,
+                additional_gids=groups + [int(g) for g in hc.get("GroupAdd") or [] if str(g).isdigit()],
+                hostname=config.get("Hostname") or record.id[:12] if network_mode != "host" else "",
+                tty=bool(config.get("Tty")),
+                open_stdin=bool(config.get("OpenStdin")),
+                network_mode=network_mode,
+                cap_add=list(hc.get("CapAdd") or []),
+                cap_drop=list(hc.get("CapDrop") or []),
+                privileged=bool(hc.get("Privileged")),
+                readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+                extra_mounts=self._write_etc_files(record, network_mode),
+                cgroups_path=f"{self._cgroup_parent}/{record.id}",
+                memory=int(hc.get("Memory") or 0),
+                memory_swap=int(hc.get("MemorySwap") or 0),
+                nano_cpus=int(hc.get("NanoCpus") or 0),
+                cpu_shares=int(hc.get("CpuShares") or 0),
+                pids_limit=int(hc.get("PidsLimit") or 0),
+                annotations={"org.opencontainers.image.stopSignal": config.get("StopSignal") or "SIGTERM"},
+                sysctls=dict(hc.get("Sysctls") or {}),
+            )
+        )
+
+    # ---- exits --------------------------------------------------------------------------
+
+    async def on_exit(self, cid: str, code: int, finished_at: float) -> None:
+        """conmon wrote an exit file: record the exit, release the rootfs, apply policies."""
+        record = self._records.get(cid)
+        if record is None:
+            self._runtime.remove_exit_file(cid)
+            return
+        async with self._lock(cid):
+            if not record.state.running:
+                self._runtime.remove_exit_file(cid)
+                return
+            await self._runtime.delete(cid, force=True)
+            with contextlib.suppress(OSError, errors.DockyardError):
+                unmount(self.bundle(record) / "rootfs")
+            oom = (self.bundle(record) / "oom").exists()
+            record.state = ContainerState(
+                status="exited",
+                pid=0,
+                exit_code=code,
+                started_at=record.state.started_at,
+                finished_at=int(finished_at * 1e9),
+                oom_killed=oom,
+            )
+            record.monitor = None
+            self._save(record)
+            self._runtime.remove_exit_file(cid)
+        self._resolve_exit_waiters(cid, code)
+        if record.host_config.get("AutoRemove"):
+            await self._remove_quietly(cid)
+        elif self._should_restart(record):
+            self.spawn(self._restart_later(record))
+
+    def _should_restart(self, record: ContainerRecord) -> bool:
+        policy = record.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name", "no")
+        if record.stopped_by_user or name in ("", "no"):
+            return False
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return record.state.exit_code != 0 and (limit == 0 or record.restart_count < limit)
+        return name in ("always", "unless-stopped")
+
+    async def _restart_later(self, record: ContainerRecord) -> None:
+        delay = min(0.1 * (2 ** record.restart_count), 60.0)
+        await asyncio.sleep(delay)
+        if record.id not in self._records or record.stopped_by_user:
+            return
+        record.restart_count += 1
+        with contextlib.suppress(errors.DockyardError):
+            await self.start(record.id)
+
+    def _resolve_exit_waiters(self, cid: str, code: int) -> None:
+        waiters = self._waiters_for(cid)
+        pending, waiters.exit = waiters.exit, []
+        for fut in pending:
+            if not fut.done():
+                fut.set_result(code)
+
+    async def recover(self) -> None:
+        """Start-up reconciliation: apply exits that happened while the daemon was down."""
+        for record in list(self._records.values()):
+            if record.state.status == "removing":
+                await self._remove_quietly(record.id)
+                continue
+            if not record.state.running:
+                rootfs = self.bundle(record) / "rootfs"
+                if is_mounted(rootfs):
+                    with contextlib.suppress(OSError, errors.DockyardError):
+                        unmount(rootfs)
+                continue
+            exit_info = self._runtime.read_exit_file(record.id)
+            if exit_info is not None:
+                await self.on_exit(record.id, exit_info[0], exit_info[1])
+                continue
+            monitor = record.monitor
+            if monitor and self._runtime.monitor_alive(MonitorInfo(**monitor)):
+                continue
+            # The monitor is gone without an exit file: the container cannot be watched.
+            state = await self._runtime.state(record.id)
+            if state is not None and state.get("status") == "running":
+                with contextlib.suppress(errors.DockyardError):
+                    await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
+            await self.on_exit(record.id, 255 if state is None else 137, _now_s())
+
+    # ---- stop, kill, restart, wait -------------------------------------------------------
+
+    async def kill(self, ref: str, signal: str | int | None) -> None:
+        record = self.get(ref)
+        number = parse_signal(signal)
+        if not record.state.running:
+            raise errors.Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        if number in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            record.stopped_by_user = record.stopped_by_user or number == _signal.SIGKILL
+        try:
+            await self._runtime.kill(record.id, number)
+        except errors.DockyardError as exc:
+            if record.state.running:
+                raise errors.Conflict(f"Cannot kill container: {ref}: {exc.message}") from None
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        record = self.get(ref)
+        if not record.state.running:
+            raise errors.NotModified("container already stopped")
+        record.stopped_by_user = True
+        number = parse_signal(signal or record.config.get("StopSignal"), default=_signal.SIGTERM)
+        if timeout is None:
+            timeout = record.config.get("StopTimeout")
+            if timeout is None:
+                timeout = 10
+        exited = self._exit_future(record.id)
+        with contextlib.suppress(errors.DockyardError):
+            await self._runtime.kill(record.id, number)
+        if timeout < 0:
+            await exited
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), timeout)
+            return
+        except TimeoutError:
+            pass
+        with contextlib.suppress(errors.DockyardError):
+            await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
+        try:
+            await asyncio.wait_for(exited, 30)
+        except TimeoutError:
+            raise errors.SystemError(f"cannot stop container: {record.id}: tried to kill container, but did not receive an exit event") from None
+
+    def _exit_future(self, cid: str) -> asyncio.Future[int]:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters_for(cid).exit.append(fut)
+        return fut
+
+    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        with contextlib.suppress(errors.NotModified):
+            await self.stop(ref, timeout, signal)
+        record = self.get(ref)
+        record.restart_count = 0
+        with contextlib.suppress(errors.NotModified):
+            await self.start(record.id)
+
+    def wait_future(self, ref: str, condition: str) -> asyncio.Future[int]:
+        """A future of the exit code for ``condition`` (not-running | next-exit | removed)."""
+        record = self.get(ref)
+        loop = asyncio.get_running_loop()
+        if condition in ("", "not-running"):
+            if not record.state.running:
+                fut: asyncio.Future[int] = loop.create_future()
+                fut.set_result(record.state.exit_code)
+                return fut
+            return self._exit_future(record.id)
+        if condition == "next-exit":
+            return self._exit_future(record.id)
+        if condition == "removed":
+            fut = loop.create_future()
+            self._waiters_for(record.id).removed.append(fut)
+            return fut
+        raise errors.InvalidArgument(f"invalid condition: \"{condition}\"")
+
+    # ---- remove / prune ---------------------------------------------------------------------
+
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        record = self.get(ref)
+        if record.state.running:
+            if not force:
+                raise errors.Conflict(
+                    f"You cannot remove a running container {record.id}. Stop the container before "
+                    "attempting removal or force remove"
+                )
+            record.stopped_by_user = True
+            exited = self._exit_future(record.id)
+            with contextlib.suppress(errors.DockyardError):
+                await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
+            try:
+                await asyncio.wait_for(exited, 30)
+            except TimeoutError:
+                raise errors.SystemError(f"could not kill running container {record.id}, cannot remove") from None
+        await self._remove(record)
+
+    async def _remove(self, record: ContainerRecord) -> None:
+        async with self._lock(record.id):
+            if record.id not in self._records:
+                return
+            if record.state.status == "removing" and record.id in self._removing:
+                return
+            self._removing.add(record.id)
+            try:
+                record.state.status = "removing" if not record.state.running else record.state.status
+                bundle = self.bundle(record)
+                await self._runtime.delete(record.id, force=True)
+                with contextlib.suppress(OSError, errors.DockyardError):
+                    unmount(bundle / "rootfs")
+                with contextlib.suppress(errors.NotFound):
+                    self._snapshots.remove(record.id)
+                shutil.rmtree(bundle, ignore_errors=True)
+                self._runtime.remove_exit_file(record.id)
+                with self._db.transaction() as tx:
+                    tx.execute("DELETE FROM containers WHERE id=?", (record.id,))
+                self._records.pop(record.id, None)
+                for exec_id in [e.id for e in self._execs.values() if e.container_id == record.id]:
+                    self._execs.pop(exec_id, None)
+            finally:
+                self._removing.discard(record.id)
+        waiters = self._waiters.pop(record.id, _Waiters())
+        for fut in waiters.exit + waiters.removed:
+            if not fut.done():
+                fut.set_result(record.state.exit_code)
+        for afut in waiters.attach:
+            if not afut.done():
+                afut.set_result(None)
+        self._locks.pop(record.id, None)
+
+    async def _remove_quietly(self, cid: str) -> None:
+        record = self._records.get(cid)
+        if record is None:
+            return
+        try:
+            await self._remove(record)
+        except Exception:
+            log.exception("removing container %s failed", cid)
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        for key in filters:
+            if key not in ("until", "label", "label!"):
+                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        deleted: list[str] = []
+        reclaimed = 0
+        for record in list(self._records.values()):
+            if record.state.running:
+                continue
+            if not _labels_match(record.config.get("Labels") or {}, filters.get("label", [])):
+                continue
+            if any(_labels_match(record.config.get("Labels") or {}, [f]) for f in filters.get("label!", [])):
+                continue
+            if "until" in filters and record.created / 1e9 > _parse_until(filters["until"][0]):
+                continue
+            reclaimed += self._rw_size(record)
+            await self._remove(record)
+            deleted.append(record.id)
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _rw_size(self, record: ContainerRecord) -> int:
+        try:
+            upper = self._snapshots.upper_dir(record.id)
+        except errors.DockyardError:
+            return 0
+        return _du(upper)
+
+    # ---- attach, logs, resize -------------------------------------------------------------
+
+    async def attach_stream(self, ref: str) -> AttachStream | None:
+        """Connect to the container's output; for a created container, wait for its start.
+
+        None when the container will not produce output (exited, removed, failed to start).
+        """
+        record = self.get(ref)
+        if record.state.running:
+            try:
+                return await self._runtime.attach(self.bundle(record))
+            except OSError:
+                return None
+        if record.state.status != "created" and record.state.status != "exited":
+            return None
+        fut: asyncio.Future[AttachStream | None] = asyncio.get_running_loop().create_future()
+        self._waiters_for(record.id).attach.append(fut)
+        return await fut
+
+    def cancel_attach_waits(self, ref: str, fut: asyncio.Future[Any]) -> None:
+        with contextlib.suppress(errors.NotFound, ValueError):
+            self._waiters_for(self.get(ref).id).attach.remove(fut)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        record = self.get(ref)
+        if not record.state.running:
+            raise errors.Conflict(f"Container {record.id} is not running")
+        if record.config.get("Tty"):
+            self._runtime.resize(self.bundle(record), height, width)
+
+    async def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool,
+        stderr: bool,
+        follow: bool,
+        tail: int,
+        since_ns: int,
+        until_ns: int,
+    ) -> AsyncIterator[LogEntry]:
+        record = self.get(ref)
+        streams = frozenset(({1} if stdout else set()) | ({2} if stderr else set()))
+        path = self.log_path(record)
+        follower = LogFollower(path) if follow else None
+        try:
+            for entry in read_entries(path, since_ns=since_ns, until_ns=until_ns, tail=tail, streams=streams):
+                yield entry
+            if follower is None:
+                return
+            while True:
+                running = record.state.running and record.id in self._records
+                for entry in follower.poll():
+                    if entry.stream not in streams or (since_ns and entry.time_ns < since_ns):
+                        continue
+                    if until_ns and entry.time_ns > until_ns:
+                        return
+                    yield entry
+                if not running:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            if follower is not None:
+                follower.close()
+
+    # ---- exec ---------------------------------------------------------------------------
+
+    def exec_create(self, ref: str, body: dict[str, Any]) -> str:
+        record = self.get(ref)
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument("invalid JSON body")
+        if not record.state.running:
+            raise errors.Conflict(f"Container {record.id} is not running")
+        cmd = body.get("Cmd")
+        if not cmd or not isinstance(cmd, list):
+            raise errors.InvalidArgument("No exec command specified")
+        exec_id = secrets.token_hex(32)
+        self._execs[exec_id] = ExecRecord(id=exec_id, container_id=record.id, config=dict(body))
+        return exec_id
+
+    def exec_get(self, exec_id: str) -> ExecRecord:
+        try:
+            return self._execs[exec_id]
+        except KeyError:
+            raise errors.NotFound(f"No such exec instance: {exec_id}") from None
+
+    async def exec_start(self, exec_id: str, *, tty: bool | None, height: int = 0, width: int = 0) -> ExecRecord:
+        rec = self.exec_get(exec_id)
+        if rec.running or rec.exit_code is not None:
+            raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
+        record = self.get(rec.container_id)
+        if not record.state.running:
+            raise errors.Conflict(f"Container {record.id} is not running")
+        cfg = rec.config
+        use_tty = bool(cfg.get("Tty")) if tty is None else tty
+        bundle = self.bundle(record)
+        spec = json.loads((bundle / "config.json").read_text())
+        process = dict(spec["process"])
+        process["args"] = list(cfg["Cmd"])
+        process["terminal"] = use_tty
+        env = list(process.get("env") or [])
+        for item in cfg.get("Env") or []:
+            key = item.split("=", 1)[0]
+            env = [e for e in env if e.split("=", 1)[0] != key] + [item]
+        process["env"] = env
+        if cfg.get("WorkingDir"):
+            process["cwd"] = cfg["WorkingDir"]
+        if cfg.get("User"):
+            uid, gid, groups = resolve_user(bundle / "rootfs", cfg["User"])
+            process["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        if cfg.get("Privileged"):
+            caps = process.get("capabilities") or {}
+            process["capabilities"] = caps
+        process.pop("consoleSize", None)
+        session = self._root / record.id / "exec" / exec_id[:12]
+        rec.running = True
+        try:
+            proc = await self._runtime.exec(
+                record.id,
+                session,
+                process,
+                tty=use_tty,
+                stdin=bool(cfg.get("AttachStdin")),
+                height=height,
+                width=width,
+            )
+        except OCIRuntimeError as exc:
+            rec.running = False
+            lowered = exc.message.lower()
+            rec.exit_code = 127 if ("no such file" in lowered or "not found" in lowered) else 126
+            rec.done.set()
+            raise
+        rec.process = proc
+        rec.pid = proc.pid
+        return rec
+
+    async def exec_finish(self, rec: ExecRecord) -> int:
+        """Wait for an exec to end and record its exit code (before its stream is closed)."""
+        assert rec.process is not None
+        try:
+            code = await rec.process.wait()
+        finally:
+            rec.running = False
+        rec.exit_code = code
+        rec.done.set()
+        return code
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        rec = self.exec_get(exec_id)
+        if rec.process is None or not rec.running:
+            raise errors.Conflict(f"Exec {exec_id} is not running")
+        if rec.config.get("Tty"):
+            rec.process.resize(height, width)
+
+    # ---- views --------------------------------------------------------------------------
+
+    def list(self, *, all: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        for key in filters:
+            if key not in _FILTERS:
+                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        for status in filters.get("status", []):
+            if status not in _STATUSES:
+                raise errors.InvalidArgument(f"Invalid filter 'status={status}'")
+        records = sorted(self._records.values(), key=lambda r: r.created, reverse=True)
+        if not all and not filters.get("status") and not filters.get("exited"):
+            records = [r for r in records if r.state.running]
+        records = [r for r in records if self._match(r, filters)]
+        if limit > 0:
+            records = records[:limit]
+        return [self.summary(r, size=size) for r in records]
+
+    def _match(self, r: ContainerRecord, filters: dict[str, list[str]]) -> bool:
+        if filters.get("id") and not any(r.id.startswith(v) for v in filters["id"]):
+            return False
+        if filters.get("name") and not any(_name_match(r.name, v) for v in filters["name"]):
+            return False
+        if filters.get("label") and not _labels_match(r.config.get("Labels") or {}, filters["label"]):
+            return False
+        if filters.get("status") and r.state.status not in filters["status"]:
+            return False
+        if filters.get("exited"):
+            if r.state.status != "exited":
+                return False
+            try:
+                codes = {int(v) for v in filters["exited"]}
+            except ValueError:
+                raise errors.InvalidArgument(f"Invalid filter 'exited={filters['exited'][0]}'") from None
+            if r.state.exit_code not in codes:
+                return False
+        if filters.get("ancestor"):
+            ok = False
+            for value in filters["ancestor"]:
+                try:
+                    image = self._images.resolve(value)
+                except errors.DockyardError:
+                    continue
+                if image.id == r.image_id:
+                    ok = True
+            if not ok:
+                return False
+        for key, cmp in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
+            if filters.get(key):
+                other = self.get(filters[key][0])
+                if not cmp(r.created, other.created):
+                    return False
+        return True
+
+    def _image_name(self, record: ContainerRecord) -> str:
+        return str(record.config.get("Image") or record.image_id)
+
+    def summary(self, r: ContainerRecord, *, size: bool = False) -> dict[str, Any]:
+        mode = r.host_config.get("NetworkMode") or "default"
+        out: dict[str, Any] = {
+            "Id": r.id,
+            "Names": [f"/{r.name}"],
+            "Image": self._image_name(r),
+            "ImageID": r.image_id,
+            "Command": _command_string(r.argv),
+            "Created": r.created // 1_000_000_000,
+            "Ports": [],
+            "Labels": r.config.get("Labels") or {},
+            "State": r.state.status,
+            "Status": r.status_text(),
+            "HostConfig": {"NetworkMode": mode},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        }
+        if size:
+            out["SizeRw"] = self._rw_size(r)
+            try:
+                image = self._images.resolve(r.image_id)
+                out["SizeRootFs"] = image.size + out["SizeRw"]
+            except errors.DockyardError:
+                out["SizeRootFs"] = out["SizeRw"]
+        return out
+
+    def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
+        r = self.get(ref)
+        bundle = self.bundle(r)
+        hc = dict(r.host_config)
+        hc.setdefault("Runtime", self._runtime_name)
+        out: dict[str, Any] = {
+            "Id": r.id,
+            "Created": rfc3339(r.created),
+            "Path": r.path,
+            "Args": r.args,
+            "State": r.state_json(),
+            "Image": r.image_id,
+            "ResolvConfPath": str(bundle / "resolv.conf"),
+            "HostnamePath": str(bundle / "hostname"),
+            "HostsPath": str(bundle / "hosts"),
+            "LogPath": str(self.log_path(r)),
+            "Name": f"/{r.name}",
+            "RestartCount": r.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": [e.id for e in self._execs.values() if e.container_id == r.id] or None,
+            "HostConfig": hc,
+            "GraphDriver": {"Name": "overlay2", "Data": self._graph_data(r)},
+            "Mounts": [],
+            "Config": r.config,
+            "NetworkSettings": {
+                "Bridge": "",
+                "SandboxID": "",
+                "SandboxKey": "",
+                "Ports": {},
+                "HairpinMode": False,
+                "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0,
+                "SecondaryIPAddresses": None,
+                "SecondaryIPv6Addresses": None,
+                "EndpointID": "",
+                "Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "IPv6Gateway": "",
+                "MacAddress": "",
+                "Networks": {},
+            },
+        }
+        if size:
+            out["SizeRw"] = self._rw_size(r)
+        return out
+
+    def _graph_data(self, r: ContainerRecord) -> dict[str, str]:
+        try:
+            upper = self._snapshots.upper_dir(r.id)
+        except errors.DockyardError:
+            return {}
+        return {
+            "UpperDir": str(upper),
+            "WorkDir": str(upper.parent / "work"),
+            "MergedDir": str(self.bundle(r) / "rootfs"),
+        }
+
+    def image_of(self, record: ContainerRecord) -> Image:
+        return self._images.resolve(record.image_id)
+
+
+def _command_string(argv: list[str]) -> str:
+    def quote(arg: str) -> str:
+        if arg and all(c.isalnum() or c in "-_./=:,@%+" for c in arg):
+            return arg
+        return "'" + arg.replace("'", "'\"'\"'") + "'"
+
+    return " ".join(quote(a) for a in argv)
+
+
+def _name_match(name: str, pattern: str) -> bool:
+    import re
+
+    try:
+        return re.search(pattern.lstrip("/"), name) is not None
+    except re.error:
+        return pattern.lstrip("/") in name
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in labels:
+            return False
+        if sep and labels[key] != value:
+            return False
+    return True
+
+
+def _parse_until(value: str) -> float:
+    from dockyard.containers.filters import parse_time
+
+    return parse_time(value)
+
+
+def _parse_size(value: str | None) -> int | None:
+    if not value:
+        return None
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = value.strip().lower().rstrip("b")
+    mult = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(float(number) * mult)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid log opt max-size: {value}") from None
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def _now_s() -> float:
+    import time
+
+    return time.time()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _resolv_conf(host_config: dict[str, Any], network_mode: str) -> str:
+    try:
+        host = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        host = ""
+    if network_mode == "host" and not (host_config.get("Dns") or host_config.get("DnsSearch")):
+        return host
+    lines = []
+    servers = list(host_config.get("Dns") or [])
+    search = list(host_config.get("DnsSearch") or [])
+    options = list(host_config.get("DnsOptions") or [])
+    for line in host.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] == "nameserver" and len(fields) > 1 and not host_config.get("Dns"):
+            if not fields[1].startswith("127.") and fields[1] != "::1":
+                servers.append(fields[1])
+        elif fields[0] in ("search", "domain") and not search:
+            search = fields[1:]
+        elif fields[0] == "options" and not options:
+            options = fields[1:]
+    if not servers:
+        servers = ["8.8.8.8", "8.8.4.4"]
+    for s in servers:
+        lines.append(f"nameserver {s}")
+    if search:
+        lines.append("search " + " ".join(search))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+

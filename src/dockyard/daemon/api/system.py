@@ -1,0 +1,197 @@
+"""``/_ping``, ``/version``, ``/info``."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import __version__
+from dockyard.daemon.app import API_VERSION, MIN_API_VERSION, SERVICES_KEY, json_response
+from dockyard.daemon.services import Services
+
+__all__ = ["add_routes"]
+
+
+def _services(request: web.Request) -> Services:
+    services: Services = request.app[SERVICES_KEY]
+    return services
+
+
+async def ping(request: web.Request) -> web.Response:
+    headers = {
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+        "Swarm": "inactive",
+    }
+    if request.method == "HEAD":
+        return web.Response(status=200, headers=headers, content_type="text/plain", charset="utf-8")
+    return web.Response(text="OK", headers=headers, content_type="text/plain", charset="utf-8")
+
+
+def _runc_version(path: str) -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    first = out.splitlines()[0] if out else ""
+    return first.split()[-1] if first else ""
+
+
+async def version(request: web.Request) -> web.Response:
+    s = _services(request)
+    kernel = platform.release()
+    engine = {
+        "Name": "Engine",
+        "Version": __version__,
+        "Details": {
+            "ApiVersion": API_VERSION,
+            "Arch": "amd64",
+            "BuildTime": "",
+            "Experimental": "false",
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "KernelVersion": kernel,
+            "MinAPIVersion": MIN_API_VERSION,
+            "Os": "linux",
+        },
+    }
+    components: list[dict[str, Any]] = [engine]
+    runc_version = _runc_version(s.config.runtime)
+    if runc_version:
+        components.append({"Name": "runc", "Version": runc_version, "Details": {"GitCommit": ""}})
+    return json_response(
+        {
+            "Platform": {"Name": "Dockyard Engine"},
+            "Components": components,
+            "Version": __version__,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "Os": "linux",
+            "Arch": "amd64",
+            "KernelVersion": kernel,
+            "BuildTime": "",
+        }
+    )
+
+
+def _os_release() -> tuple[str, str]:
+    try:
+        data = dict(
+            line.split("=", 1) for line in open("/etc/os-release").read().splitlines() if "=" in line
+        )
+    except OSError:
+        return "Linux", ""
+    return data.get("PRETTY_NAME", "Linux").strip('"'), data.get("VERSION_ID", "").strip('"')
+
+
+def _cgroup_version() -> str:
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+async def info(request: web.Request) -> web.Response:
+    s = _services(request)
+    counts = s.containers.count()
+    os_name, os_version = _os_release()
+    mem_total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return json_response(
+        {
+            "ID": s.daemon_id,
+            "Containers": counts["total"],
+            "ContainersRunning": counts["running"],
+            "ContainersPaused": counts["paused"],
+            "ContainersStopped": counts["stopped"],
+            "Images": s.images.count(),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "none"],
+                "Authorization": None,
+                "Log": ["json-file"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "OomKillDisable": True,
+            "IPv4Forwarding": True,
+            "BridgeNfIptables": True,
+            "BridgeNfIp6tables": True,
+            "Debug": False,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "NGoroutines": 1,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": _cgroup_version(),
+            "NEventsListener": 0,
+            "KernelVersion": platform.release(),
+            "OperatingSystem": os_name,
+            "OSVersion": os_version,
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {
+                "AllowNondistributableArtifactsCIDRs": None,
+                "AllowNondistributableArtifactsHostnames": None,
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": {
+                    "docker.io": {
+                        "Name": "docker.io",
+                        "Mirrors": s.config.registry_mirrors,
+                        "Secure": True,
+                        "Official": True,
+                    }
+                },
+                "Mirrors": s.config.registry_mirrors,
+            },
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": mem_total,
+            "GenericResources": None,
+            "DockerRootDir": str(s.config.data_root),
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": {"runc": {"path": s.config.runtime}},
+            "DefaultRuntime": "runc",
+            "Swarm": {
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "Error": "",
+                "RemoteManagers": None,
+            },
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""},
+            "InitCommit": {"ID": "", "Expected": ""},
+            "SecurityOptions": ["name=cgroupns"] if _cgroup_version() == "2" else [],
+            "Warnings": None,
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_route("GET", "/_ping", ping)
+    app.router.add_route("HEAD", "/_ping", ping)
+    app.router.add_get("/version", version)
+    app.router.add_get("/info", info)

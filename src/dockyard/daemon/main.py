@@ -1,0 +1,146 @@
+"""``dockyardd``: parse flags, wire services, serve the Engine API on unix sockets.
+
+SIGTERM/SIGINT stop serving and leave containers running (conmon watches them); the next
+start reconciles what happened meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from dockyard import __version__, errors
+from dockyard.daemon.api import ROUTES
+from dockyard.daemon.app import create_app
+from dockyard.daemon.config import DaemonConfig, load_config
+from dockyard.daemon.services import Services, build_services
+from dockyard.runtime import ExitWatcher
+
+__all__ = ["main"]
+
+log = logging.getLogger("dockyardd")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="dockyardd", description="Dockyard container engine daemon")
+    p.add_argument("--data-root", type=Path, help="root of persisted state (default /var/lib/dockyard)")
+    p.add_argument("--exec-root", type=Path, help="root of runtime state (default /run/dockyard)")
+    p.add_argument("-H", "--host", action="append", dest="hosts", default=[], help="unix://PATH to listen on")
+    p.add_argument("--config-file", type=Path, help="daemon.json (default /etc/dockyard/daemon.json)")
+    p.add_argument("--pidfile", "-p", type=Path)
+    p.add_argument("--runtime", help="path of the OCI runtime binary (default /usr/sbin/runc)")
+    p.add_argument("--cgroup-parent", help="cgroupfs parent of containers (default /dockyard)")
+    p.add_argument("--group", "-G", help="group owning the socket (default dockyard)")
+    p.add_argument("--log-level", "-l", help="debug, info, warn, error")
+    p.add_argument("--bridge", "-b", help="bridge for the default network")
+    p.add_argument("--version", "-v", action="version", version=f"Dockyard version {__version__}")
+    return p.parse_args(argv)
+
+
+def _socket_group(name: str) -> int:
+    """The socket's group; created like dockerd's ``docker`` group when missing."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        pass
+    import subprocess
+
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(["groupadd", "--system", name], check=True, capture_output=True, timeout=20)
+        return grp.getgrnam(name).gr_gid
+    return 0
+
+
+def _listen(path: Path, gid: int) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chown(path, 0, gid)
+    os.chmod(path, 0o660)
+    sock.listen(256)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(cfg: DaemonConfig) -> int:
+    services: Services = build_services(cfg)
+    await services.containers.recover()
+    app = create_app(services, ROUTES)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    gid = _socket_group(cfg.group)
+    sockets = [_listen(p, gid) for p in cfg.unix_socket_paths()]
+    for sock in sockets:
+        await web.SockSite(runner, sock).start()
+    watcher = ExitWatcher(cfg.exec_root / "exits")
+    watch_task = asyncio.get_running_loop().create_task(watcher.run(services.containers.on_exit))
+    if cfg.pidfile:
+        cfg.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cfg.pidfile.with_name(cfg.pidfile.name + ".tmp")
+        tmp.write_text(str(os.getpid()))
+        tmp.replace(cfg.pidfile)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("dockyardd %s listening on %s", __version__, ", ".join(cfg.hosts))
+    await stop.wait()
+    log.info("shutting down; containers keep running")
+    watch_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch_task
+    await runner.cleanup()
+    for path in cfg.unix_socket_paths():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    if cfg.pidfile:
+        with contextlib.suppress(FileNotFoundError):
+            cfg.pidfile.unlink()
+    services.db.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    overrides = {
+        "data_root": args.data_root,
+        "exec_root": args.exec_root,
+        "hosts": args.hosts,
+        "pidfile": args.pidfile,
+        "runtime": args.runtime,
+        "cgroup_parent": args.cgroup_parent,
+        "group": args.group,
+        "log_level": args.log_level,
+        "bridge": args.bridge,
+    }
+    try:
+        cfg = load_config(args.config_file, overrides)
+    except errors.DockyardError as exc:
+        print(f"dockyardd: {exc.message}", file=sys.stderr)
+        return 1
+    level = {"debug": logging.DEBUG, "warn": logging.WARNING, "error": logging.ERROR}.get(cfg.log_level, logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.geteuid() != 0:
+        print("dockyardd: must run as root", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_serve(cfg))
+    except errors.DockyardError as exc:
+        print(f"dockyardd: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The composition root: the one place where concrete stores and subsystems are wired together."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.containers.service import ContainerService
+from dockyard.content import ContentStore
+from dockyard.daemon.config import DaemonConfig
+from dockyard.images import ImageService
+from dockyard.runtime import Runtime
+from dockyard.snapshots import OverlaySnapshotter
+from dockyard.store import Database
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    config: DaemonConfig
+    db: Database
+    content: ContentStore
+    snapshots: OverlaySnapshotter
+    images: ImageService
+    runtime: Runtime
+    containers: ContainerService
+    started_at: float = field(default_factory=time.time)
+    daemon_id: str = ""
+
+
+def _daemon_id(data_root: Path) -> str:
+    path = data_root / "engine-id"
+    if path.exists():
+        return path.read_text().strip()
+    import uuid
+
+    value = str(uuid.uuid4())
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value)
+    tmp.replace(path)
+    return value
+
+
+def build_services(config: DaemonConfig) -> Services:
+    root = config.data_root
+    root.mkdir(parents=True, exist_ok=True, mode=0o710)
+    config.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(root / "dockyard.db")
+    content = ContentStore(root / "content")
+    content.clean_ingests()
+    snapshots = OverlaySnapshotter(root / "snapshots", db)
+    images = ImageService(db, content, snapshots)
+    runtime = Runtime(
+        config.exec_root, runc=config.runtime, conmon=config.conmon, cgroup_parent=config.cgroup_parent
+    )
+    containers = ContainerService(
+        db=db,
+        images=images,
+        snapshotter=snapshots,
+        runtime=runtime,
+        root=root / "containers",
+        cgroup_parent=config.cgroup_parent,
+    )
+    snapshots.cleanup()
+    return Services(
+        config=config,
+        db=db,
+        content=content,
+        snapshots=snapshots,
+        images=images,
+        runtime=runtime,
+        containers=containers,
+        daemon_id=_daemon_id(root),
+    )
