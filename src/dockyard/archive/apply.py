@@ -6,7 +6,8 @@ parallel.  Conversions done here:
 
 - `DIR/.wh.NAME` (OCI whiteout) becomes a 0:0 character device `DIR/NAME`,
   overlayfs's whiteout; `DIR/.wh..wh..opq` sets `trusted.overlay.opaque=y`
-  on DIR.  `.wh..wh.*` AUFS bookkeeping entries are skipped, as Docker does.
+  on DIR.  Other `.wh..wh.*` entries are AUFS bookkeeping and are skipped
+  (with their contents, at the root), as Docker does.
 - A whiteout of NAME followed by a directory NAME in the same layer means
   "deleted, then created anew", so that directory is made opaque (Docker
   would merge the lower contents back in).
@@ -255,6 +256,8 @@ class _Applier:
             if m.isdir():
                 return  # the root's attributes come from the snapshotter, as in containerd
             raise InvalidArgument(f"invalid layer: entry {quote(m.name)} replaces the layer root")
+        if parts[0].startswith(WHITEOUT_META_PREFIX) and parts != (OPAQUE_MARKER,):
+            return  # AUFS bookkeeping at the root (.wh..wh.plnk/...), skipped like Docker
         *parent, base = parts
         pfd = self._cursor.enter(parent, entry=m.name)
         if base.startswith(WHITEOUT_PREFIX):
@@ -310,6 +313,8 @@ class _Applier:
         self._clear(pfd, parts, keep_dir=False)
         os.mknod(target, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
         self._chown_at(pfd, target, m)
+        ns = _mtime_ns(m)
+        os.utime(target, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
         self._whiteouts.add(parts)
 
     def _dir(self, pfd: int, parts: Parts, m: tarfile.TarInfo) -> None:

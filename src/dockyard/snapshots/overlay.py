@@ -111,6 +111,26 @@ def disk_usage(path: Path) -> int:
     return total
 
 
+def _overlay_options(params: Path) -> tuple[str, ...]:
+    """Options every overlay mount gets, from the kernel module's defaults.
+
+    ``index=off`` lets many overlays share lower layers (containerd and Docker's overlay2
+    pass it whenever the knob exists). ``redirect_dir`` and ``metacopy`` are turned off
+    when the kernel defaults them on: with them an upper dir cannot be turned back into a
+    layer tar by reading it alone (``docker commit``, build, export).
+    """
+    out: list[str] = []
+    if (params / "index").exists():
+        out.append("index=off")
+    for knob in ("redirect_dir", "metacopy"):
+        try:
+            if (params / knob).read_text().strip() in ("Y", "on"):
+                out.append(f"{knob}=off")
+        except OSError:
+            pass
+    return tuple(out)
+
+
 def _info(row: sqlite3.Row) -> SnapshotInfo:
     return SnapshotInfo(
         key=row["key"],
@@ -129,9 +149,7 @@ class OverlaySnapshotter:
         self.root = root
         self._db = db
         root.mkdir(parents=True, exist_ok=True)
-        # index=off lets the same lower layers be shared by many overlays safely and
-        # matches what containerd and Docker's overlay2 pass when the kernel has the knob.
-        self._index_off = Path("/sys/module/overlay/parameters/index").exists()
+        self._overlay_options = _overlay_options(Path("/sys/module/overlay/parameters"))
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -198,7 +216,7 @@ class OverlaySnapshotter:
         if top.kind is Kind.ACTIVE:
             if not parents:
                 return [Mount("bind", str(self._diff(top.num)), ("rw", "rbind"))]
-            options = ["index=off"] if self._index_off else []
+            options = list(self._overlay_options)
             options += [
                 f"workdir={self._work(top.num)}",
                 f"upperdir={self._diff(top.num)}",
@@ -209,7 +227,7 @@ class OverlaySnapshotter:
         layers = parents if top.kind is Kind.VIEW else chain
         if len(layers) == 1:
             return [Mount("bind", str(self._diff(layers[0].num)), ("ro", "rbind"))]
-        options = ["index=off"] if self._index_off else []
+        options = list(self._overlay_options)
         options.append("lowerdir=" + ":".join(str(self._diff(p.num)) for p in layers))
         return [Mount("overlay", "overlay", tuple(options))]
 

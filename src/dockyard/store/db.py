@@ -2,10 +2,11 @@
 
 Schema (version = number of applied migrations, kept in ``PRAGMA user_version``):
 
-    images      id (sha256:<config digest>) PK, config JSON, manifest JSON, created, size
+    images      id (sha256:<config digest>) PK, config JSON, manifest JSON, created, size,
+                last_tag_time
     tags        ref (normalised ``domain/path:tag``) PK → image_id
     digests     ref (normalised ``domain/path@sha256:…``) PK → image_id   (RepoDigests)
-    snapshots   key PK, parent key, kind ('committed'|'active'), num (dir name), size, created
+    snapshots   key PK, parent key, kind ('committed'|'active'|'view'), num (dir name), size, created
     containers  id PK, name UNIQUE, image_id, record JSON (the container's whole state), created
 
 Callers hold a ``Database`` and use ``transaction()`` for every write; reads may use ``query``.
@@ -57,6 +58,10 @@ MIGRATIONS: list[str] = [
         record TEXT NOT NULL,
         created INTEGER NOT NULL
     );
+    """,
+    # 4: images.last_tag_time (RFC 3339; '' = never tagged here): inspect's Metadata.LastTagTime
+    """
+    ALTER TABLE images ADD COLUMN last_tag_time TEXT NOT NULL DEFAULT ''
     """,
 ]
 
