@@ -47,10 +47,13 @@ def _load(archive: Path) -> tuple[dict[str, object], list[bytes]]:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     out = tmp_path_factory.mktemp("base-images")
-    built = build(BuildOptions(out=out, cache_dir=CACHE, only=("debian", "nginx")))
-    return {image.name: image.path for image in built}
+    try:
+        built = build(BuildOptions(out=out, cache_dir=CACHE, only=("debian", "nginx")))
+        yield {image.name: image.path for image in built}
+    finally:
+        shutil.rmtree(out)  # ~170 MB of archives: not left for pytest's tmp retention
 
 
 @pytest.fixture
@@ -96,8 +99,11 @@ def test_debian_rootfs_runs_bash(images: dict[str, Path], rootfs: Path) -> None:
     rootfs.mkdir()
     layer_tar = rootfs.parent / "layer.tar"
     layer_tar.write_bytes(layer)
-    with tarfile.open(layer_tar) as tar:
-        tar.extractall(rootfs, numeric_owner=True, filter="fully_trusted")
+    try:
+        with tarfile.open(layer_tar) as tar:
+            tar.extractall(rootfs, numeric_owner=True, filter="fully_trusted")
+    finally:
+        layer_tar.unlink()
     result = subprocess.run(
         ["chroot", str(rootfs), "bash", "-c", "echo ok"],
         capture_output=True,

@@ -4,7 +4,7 @@ Layout under the cache directory::
 
     lock                  flock held for a whole build (one builder per cache at a time)
     keys/<key>.json       inputs -> layer record (diff_id, size, created_by, inputs)
-    layers/<hex>.tar      the uncompressed layer tar, named by its diff ID
+    layers/<hex>.tar      layer tars named by diff ID; ones no key refers to are pruned
     debs/                 debootstrap's downloaded .debs (--cache-dir), kept across rebuilds
     logs/<label>.log      output of the last build of each layer
     work/                 scratch space (same file system, so results are renamed in place)
@@ -126,6 +126,19 @@ class LayerCache:
             return None
         return Layer(path, diff_id, size, created_by, cached=True)
 
+    def _remove_unreferenced_layers(self) -> None:
+        """A rebuild (--rebuild, new packages) replaces a key's layer: drop the old tar."""
+        referenced = set()
+        for record_path in self._keys.glob("*.json"):
+            try:
+                diff_id = str(json.loads(record_path.read_bytes())["diff_id"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            referenced.add(f"{diff_id.removeprefix('sha256:')}.tar")
+        for tar in self._layers.glob("*.tar"):
+            if tar.name not in referenced:
+                tar.unlink(missing_ok=True)
+
     def get_or_build(self, label: str, inputs: Mapping[str, object], step: BuildStep) -> Layer:
         """The cached layer for `inputs`, or build it with `step` and remember it."""
         key = self.key(inputs)
@@ -149,6 +162,7 @@ class LayerCache:
             "build_seconds": round(time.monotonic() - started, 2),
         }
         _write_atomic(self._keys / f"{key}.json", canonical_json(record))
+        self._remove_unreferenced_layers()
         layer = Layer(path, writer.diff_id, writer.size, created_by, cached=False)
         self._this_run[key] = layer
         return layer

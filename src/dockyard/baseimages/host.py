@@ -1,15 +1,18 @@
 """The one place that runs host tools (debootstrap, unshare, chroot) for image builds.
 
-Commands are argv lists with timeouts and a fixed environment (so the host's locale, proxy-less
-shell settings or PYTHON* variables do not leak into the image). Their output goes to a log
+Commands are argv lists with timeouts and a fixed environment (the host's locale, shell
+settings and PYTHON* variables must not leak into the image; proxy settings pass through, as
+apt needs them to reach the mirror). Their output goes to a log
 file under the cache; a failure raises SystemError quoting the end of that log, because the
 interesting line of a failed debootstrap is rarely the last one printed to a terminal.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +55,19 @@ def require_root_tools(image: str, tools: Sequence[str]) -> None:
         )
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if the builder dies, even by SIGKILL.
+
+    Our tools run under `unshare --kill-child`, so killing unshare ends the whole build
+    namespace; without this a killed builder would leave debootstrap writing into scratch
+    space that the next build deletes.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def run_logged(argv: Sequence[str], log: Path, what: str, timeout: float) -> None:
     """Run argv with stdout/stderr appended to `log`; raise SystemError on failure."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +83,7 @@ def run_logged(argv: Sequence[str], log: Path, what: str, timeout: float) -> Non
                 env=build_env(),
                 timeout=timeout,
                 check=False,
+                preexec_fn=_die_with_parent,  # the builder is single-threaded
             )
         except subprocess.TimeoutExpired as e:
             raise SystemError(f"{what} timed out after {timeout:.0f}s; log: {log}") from e

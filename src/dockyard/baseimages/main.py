@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,9 +77,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so scratch trees are removed and child namespaces killed.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _build(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _build(args: argparse.Namespace) -> int:
     if args.command == "list":
         for name, (ref, _) in IMAGES.items():
             print(f"{name} {ref}")
@@ -96,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for image in build(options, progress=lambda msg: print(msg, file=sys.stderr)):
             print(f"{image.path} {image.ref} {image.image_id}", flush=True)
-    except DockyardError as e:
+    except (DockyardError, OSError) as e:
         print(f"dockyard-base-images: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

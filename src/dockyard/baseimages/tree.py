@@ -17,7 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PSEUDO_DIRS", "Fingerprint", "diff", "extract", "fingerprint", "scan"]
+__all__ = ["PSEUDO_DIRS", "Fingerprint", "diff", "extract", "fingerprint", "fingerprints", "scan"]
 
 PSEUDO_DIRS = frozenset({"dev", "proc", "sys"})
 
