@@ -21,7 +21,14 @@ from dockyard.logs import format_timestamp, parse_record, read_entries
 
 pytestmark = pytest.mark.unit
 
-IMAGE = {"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "Labels": {"img": "1"}, "WorkingDir": "/w"}}
+IMAGE = {
+    "config": {
+        "Env": ["PATH=/bin", "A=1"],
+        "Cmd": ["sh"],
+        "Labels": {"img": "1"},
+        "WorkingDir": "/w",
+    }
+}
 
 
 @pytest.mark.parametrize(
@@ -34,7 +41,9 @@ IMAGE = {"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "Labels": {"img"
         ({"Entrypoint": "echo"}, ["echo"], None),
     ],
 )
-def test_entrypoint_cmd_rules(body: dict, entrypoint: list[str] | None, cmd: list[str] | None) -> None:  # type: ignore[type-arg]
+def test_entrypoint_cmd_rules(
+    body: dict, entrypoint: list[str] | None, cmd: list[str] | None
+) -> None:  # type: ignore[type-arg]
     cfg = merge_config({"Image": "i", **body}, IMAGE, "a" * 64)
     assert cfg["Entrypoint"] == entrypoint
     assert cfg["Cmd"] == cmd
@@ -74,7 +83,15 @@ def test_generated_names_are_valid() -> None:
 
 @pytest.mark.parametrize(
     ("value", "number"),
-    [("KILL", 9), ("SIGTERM", 15), ("int", 2), ("9", 9), (None, 9), ("WINCH", 28), ("SIGRTMIN+1", signal.SIGRTMIN + 1)],
+    [
+        ("KILL", 9),
+        ("SIGTERM", 15),
+        ("int", 2),
+        ("9", 9),
+        (None, 9),
+        ("WINCH", 28),
+        ("SIGRTMIN+1", signal.SIGRTMIN + 1),
+    ],
 )
 def test_signals(value: str | None, number: int) -> None:
     assert parse_signal(value) == number

@@ -19,7 +19,11 @@ pytestmark = pytest.mark.unit
         ("127.0.0.1:5000/a/b:t", "127.0.0.1:5000/a/b:t", "127.0.0.1:5000/a/b:t"),
         ("localhost/x", "localhost/x:latest", "localhost/x:latest"),
         ("index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-        ("busybox@sha256:" + "a" * 64, "docker.io/library/busybox@sha256:" + "a" * 64, "busybox@sha256:" + "a" * 64),
+        (
+            "busybox@sha256:" + "a" * 64,
+            "docker.io/library/busybox@sha256:" + "a" * 64,
+            "busybox@sha256:" + "a" * 64,
+        ),
     ],
 )
 def test_normalise(text: str, full: str, familiar: str) -> None:
@@ -35,5 +39,7 @@ def test_invalid(text: str) -> None:
 
 
 def test_uppercase_message() -> None:
-    with pytest.raises(errors.InvalidArgument, match=r"repository name \(library/Bad\) must be lowercase"):
+    with pytest.raises(
+        errors.InvalidArgument, match=r"repository name \(library/Bad\) must be lowercase"
+    ):
         parse("Bad:Name")

@@ -47,7 +47,8 @@ def open_child_dir(dirfd: int, name: str, *, create: bool, entry: str, shown: st
             raise
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.ENOTDIR):
-            what = "a symlink" if e.errno == errno.ELOOP else "not a directory"
+            is_link = stat.S_ISLNK(os.lstat(name, dir_fd=dirfd).st_mode)
+            what = "a symlink" if is_link else "not a directory"
             raise InvalidArgument(
                 f"invalid layer: path {quote(entry)} goes through {quote(shown)}, which is {what}"
             ) from e
