@@ -167,15 +167,16 @@ class TestDaemon:
             conn.close()
 
     def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [DOCKYARD, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-            input=input.decode() if input is not None else None,
-        )
+        return self._run([DOCKYARD, *args], input, timeout)
 
     def docker(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [DOCKER, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-            input=input.decode() if input is not None else None,
+        return self._run([DOCKER, *args], input, timeout)
+
+    def _run(self, argv: list[str], input: bytes | None, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run a client; output decoded without newline translation (TTY output keeps its CR)."""
+        r = subprocess.run(argv, env=self.env, capture_output=True, timeout=timeout, input=input)
+        return subprocess.CompletedProcess(
+            r.args, r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
         )
 
     def load(self, tarball: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tarfile
+
 import pytest
 
 from tests.integration.daemon import TestDaemon
@@ -74,8 +76,13 @@ def test_corrupt_or_truncated_tarball_stores_nothing(daemon: TestDaemon, test_im
     before_images = daemon.request("GET", "/images/json?all=1")[1]
     snapshots_dir = daemon.data_root / "snapshots"
     before_snaps = sorted(p.name for p in snapshots_dir.iterdir()) if snapshots_dir.exists() else []
-    data = (test_images / "busybox-multi_latest.tar").read_bytes()
-    for bad in (data[: len(data) // 2], data[:2000] + bytes(200) + data[2200:], b"not a tar at all"):
+    source = test_images / "busybox-multi_latest.tar"
+    data = source.read_bytes()
+    with tarfile.open(source) as tar:
+        layer = max((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.size)
+    middle = layer.offset_data + layer.size // 2
+    flipped = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+    for bad in (data[: len(data) // 2], flipped, b"not a tar at all"):
         status, body = daemon.request("POST", "/images/load?quiet=1", raw=bad,
                                       headers={"Content-Type": "application/x-tar"})
         assert status == 400 or (status == 200 and any("error" in m for m in body)), (status, body)

@@ -36,7 +36,7 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unty
 def test_ps_logs_exec_stop_rm(run, daemon: TestDaemon) -> None:  # type: ignore[no-untyped-def]
     name = _name("life")
     r = run("run", "-d", "--name", name, "-l", "team=dock", "busybox", "sh", "-c",
-            "echo line1; echo err1 >&2; echo line2; exec sleep 300")
+            "echo line1; echo err1 >&2; sleep 0.2; echo line2; exec sleep 300")
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     try:

@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 import signal as _signal
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -708,7 +708,7 @@ class ContainerService:
         tail: int,
         since_ns: int,
         until_ns: int,
-    ) -> AsyncIterator[LogEntry]:
+    ) -> AsyncGenerator[LogEntry, None]:
         record = self.get(ref)
         streams = frozenset(({1} if stdout else set()) | ({2} if stderr else set()))
         path = self.log_path(record)
@@ -824,7 +824,7 @@ class ContainerService:
 
     # ---- views --------------------------------------------------------------------------
 
-    def list(self, *, all: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def list_all(self, *, all: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         for key in filters:
             if key not in _FILTERS:
                 raise errors.InvalidArgument(f"Invalid filter '{key}'")
@@ -868,11 +868,10 @@ class ContainerService:
                     ok = True
             if not ok:
                 return False
-        for key, cmp in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
-            if filters.get(key):
-                other = self.get(filters[key][0])
-                if not cmp(r.created, other.created):
-                    return False
+        if filters.get("before") and not r.created < self.get(filters["before"][0]).created:
+            return False
+        if filters.get("since") and not r.created > self.get(filters["since"][0]).created:
+            return False
         return True
 
     def _image_name(self, record: ContainerRecord) -> str:

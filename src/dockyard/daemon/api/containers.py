@@ -57,7 +57,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_containers(request: web.Request) -> web.Response:
     return json_response(
-        _containers(request).list(
+        _containers(request).list_all(
             all=_bool(request, "all"),
             limit=_int(request, "limit", -1) or -1,
             size=_bool(request, "size"),
