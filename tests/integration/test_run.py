@@ -120,3 +120,24 @@ def test_default_capabilities_and_masked_proc(run) -> None:  # type: ignore[no-u
     cap = int(r.stdout.split()[1], 16)
     assert cap == 0xA80425FB  # Docker's default set
     assert r.stdout.split()[-1] == "0"  # /proc/kcore is masked
+
+
+def test_dev_mounts_and_readonly_proc(run) -> None:  # type: ignore[no-untyped-def]
+    r = run("run", "--rm", "busybox", "sh", "-c",
+            "grep -E ' /dev(/pts|/shm|/mqueue)? ' /proc/mounts | cut -d' ' -f2,3 | sort; "
+            "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo proc-sys-writable || echo proc-sys-ro; "
+            "ls /dev/null /dev/zero /dev/urandom /dev/tty")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:4] == ["/dev tmpfs", "/dev/mqueue mqueue", "/dev/pts devpts", "/dev/shm tmpfs"]
+    assert "proc-sys-ro" in lines
+    assert "/dev/urandom" in lines
+
+
+def test_image_user_names_resolve_from_passwd(run) -> None:  # type: ignore[no-untyped-def]
+    r = run("run", "--rm", "-u", "nobody", "busybox", "id")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("uid=65534(nobody) gid=65534")
+    bad = run("run", "--rm", "-u", "nosuchuser", "busybox", "id")
+    assert bad.returncode != 0
+    assert "unable to find user nosuchuser: no matching entries in passwd file" in bad.stderr

@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -151,6 +152,48 @@ class ContentStore:
             if expected is not None and actual != expected:
                 raise InvalidArgument(f"digest mismatch: expected {expected}, got {actual}")
             self._commit(Path(tmp), actual)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return actual
+
+    def ingest_file(
+        self,
+        path: Path,
+        expected: str | None = None,
+        expected_size: int | None = None,
+    ) -> str:
+        """Store a file that already sits on the store's filesystem (say, in ``tempdir()``)
+        without copying it: hash and check it as ``ingest`` does, then hard-link it into
+        place (copying when the filesystem refuses links). The caller must not change the
+        file afterwards; removing it is fine. ``InvalidArgument`` on a mismatch."""
+        if expected is not None:
+            validate_digest(expected)
+            if self.has(expected):
+                return expected
+        h = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+            os.fsync(f.fileno())
+        actual = "sha256:" + h.hexdigest()
+        if expected_size is not None and size != expected_size:
+            raise InvalidArgument(f"size mismatch: expected {expected_size} bytes, got {size}")
+        if expected is not None and actual != expected:
+            raise InvalidArgument(f"digest mismatch: expected {expected}, got {actual}")
+        if self.has(actual):
+            return actual
+        tmp = self._ingest / f"link-{uuid.uuid4().hex}"
+        try:
+            try:
+                os.link(path, tmp)
+            except OSError:  # another filesystem, or links refused: copy
+                with open(path, "rb") as src:
+                    return self.ingest(src, actual, size)
+            self._commit(tmp, actual)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

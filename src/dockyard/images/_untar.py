@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.archive import open_decompressed
-from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemError
+from dockyard.errors import InvalidArgument, SystemError
 
 __all__ = ["Extracted", "extract"]
 
@@ -99,14 +99,12 @@ def _target_path(root: Path, rel: str) -> Path:
         if p.is_symlink() or (p.exists() and not p.is_dir()):
             raise InvalidArgument(f"invalid archive: {rel} is below a non-directory")
         p.mkdir(exist_ok=True)
-    out = root / rel
-    if out.is_dir() and not out.is_symlink():
-        raise InvalidArgument(f"invalid archive: {rel} is a directory")
-    return out
+    return root / rel
 
 
 def extract(src: BinaryIO, dest: Path) -> Extracted:
-    """Unpack the (possibly compressed) tar stream ``src`` into empty directory ``dest``."""
+    """Unpack the (possibly compressed) tar stream ``src`` into empty (or new) ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
     out = Extracted(dest)
     try:
         with (
@@ -118,29 +116,37 @@ def extract(src: BinaryIO, dest: Path) -> Extracted:
                 if not rel:
                     continue
                 if member.isdir():
-                    p = _target_path(dest, rel + "/x").parent
+                    p = _target_path(dest, rel)
+                    if p.exists() and not p.is_dir():
+                        raise InvalidArgument(f"invalid archive: {rel} is not a directory")
                     p.mkdir(exist_ok=True)
                 elif member.isreg():
                     p = _target_path(dest, rel)
+                    if p.is_dir():
+                        raise InvalidArgument(f"invalid archive: {rel} is a directory")
                     out._symlinks.pop(rel, None)
                     fileobj = tar.extractfile(member)
                     if fileobj is None:  # pragma: no cover - regular members have data
                         continue
                     with fileobj, open(p, "wb") as f:
                         shutil.copyfileobj(fileobj, f, 1 << 20)
-                    if f.tell() != member.size:  # pragma: no cover - tarfile raises first
+                        written = f.tell()
+                    if written != member.size:  # pragma: no cover - tarfile raises first
                         raise InvalidArgument(f"invalid archive: {rel} is truncated")
                 elif member.issym():
                     out._add_symlink(rel, member.linkname)
                 elif member.islnk():
                     source = out.path(member.linkname)
                     p = _target_path(dest, rel)
+                    if p.is_dir():
+                        raise InvalidArgument(f"invalid archive: {rel} is a directory")
                     if p.exists():
                         p.unlink()
+                    out._symlinks.pop(rel, None)
                     os.link(source, p)
                 # devices, fifos …: nothing an image archive needs
-    except DockyardError as exc:
-        if isinstance(exc, NotFound | SystemError):
+    except InvalidArgument as exc:
+        if exc.message.startswith("invalid archive"):
             raise
         raise InvalidArgument(f"invalid tar archive: {exc}") from None
     except _CORRUPT as exc:
