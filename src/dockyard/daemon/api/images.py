@@ -162,6 +162,7 @@ async def delete_image(request: web.Request) -> web.Response:
         force=_bool(request, "force"),
         prune=not _bool(request, "noprune"),
         users=s.containers.users_of_image,
+        running=s.containers.running_users_of_image,
     )
     return json_response(items)
 
