@@ -477,30 +477,40 @@ def _dev_rule(
 
 
 def _device_rules(opts: SpecOptions) -> list[dict[str, Any]]:
-    """The device cgroup a Docker container ends up with: moby's DefaultLinuxSpec rules plus
-    the ones runc appends for its default devices (libcontainer/specconv AllowedDevices),
-    written out so the spec says what the container gets whatever the runtime."""
+    """The device cgroup of a Docker container: moby's DefaultLinuxSpec rules, the user's
+    ``--device``/``--device-cgroup-rule`` entries, then the rules runc appends for its default
+    devices (libcontainer/specconv AllowedDevices), written out so the spec states what the
+    container gets whatever the runtime. Order matters to runc's cgroup v1 emulator: the
+    ``10:229`` deny must come before the ``c *:* m`` wildcard (it cannot punch holes)."""
     if opts.privileged:
         return [_dev_rule(True, None, None, None, "rwm")]
     rules = [
         _dev_rule(False, None, None, None, "rwm"),
-        _dev_rule(True, "c", None, None, "m"),  # mknod of any char device
-        _dev_rule(True, "b", None, None, "m"),  # mknod of any block device
-        _dev_rule(True, "c", 1, 3, "rwm"),  # /dev/null
         _dev_rule(True, "c", 1, 5, "rwm"),  # /dev/zero
-        _dev_rule(True, "c", 1, 7, "rwm"),  # /dev/full
-        _dev_rule(True, "c", 1, 8, "rwm"),  # /dev/random
+        _dev_rule(True, "c", 1, 3, "rwm"),  # /dev/null
         _dev_rule(True, "c", 1, 9, "rwm"),  # /dev/urandom
+        _dev_rule(True, "c", 1, 8, "rwm"),  # /dev/random
         _dev_rule(True, "c", 5, 0, "rwm"),  # /dev/tty
         _dev_rule(True, "c", 5, 1, "rwm"),  # /dev/console
-        _dev_rule(True, "c", 5, 2, "rwm"),  # /dev/ptmx
-        _dev_rule(True, "c", 136, None, "rwm"),  # /dev/pts/*
-        _dev_rule(True, "c", 10, 200, "rwm"),  # /dev/net/tun
-        _dev_rule(False, "c", 10, 229, "rwm"),  # /dev/fuse stays denied (moby)
+        _dev_rule(False, "c", 10, 229, "rwm"),  # /dev/fuse
     ]
     for d in opts.devices:  # --device: allow what is created
         rules.append(_dev_rule(True, d.get("type", "c"), d.get("major"), d.get("minor"), "rwm"))
     rules.extend(dict(r) for r in opts.device_cgroup_rules)
+    rules += [
+        _dev_rule(True, "c", None, None, "m"),  # mknod of any char device
+        _dev_rule(True, "b", None, None, "m"),  # mknod of any block device
+        _dev_rule(True, "c", 1, 3, "rwm"),  # /dev/null
+        _dev_rule(True, "c", 1, 8, "rwm"),  # /dev/random
+        _dev_rule(True, "c", 1, 7, "rwm"),  # /dev/full
+        _dev_rule(True, "c", 5, 0, "rwm"),  # /dev/tty
+        _dev_rule(True, "c", 1, 5, "rwm"),  # /dev/zero
+        _dev_rule(True, "c", 1, 9, "rwm"),  # /dev/urandom
+        _dev_rule(True, "c", 5, 1, "rwm"),  # /dev/console
+        _dev_rule(True, "c", 136, None, "rwm"),  # /dev/pts/*
+        _dev_rule(True, "c", 5, 2, "rwm"),  # /dev/ptmx
+        _dev_rule(True, "c", 10, 200, "rwm"),  # /dev/net/tun
+    ]
     return rules
 
 

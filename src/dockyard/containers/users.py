@@ -161,7 +161,9 @@ def parse_passwd(data: bytes) -> list[PasswdEntry]:
         if not line:
             continue
         f = line.split(":") + [""] * 7
-        out.append(PasswdEntry(name=f[0], uid=_lenient_int(f[2]), gid=_lenient_int(f[3]), home=f[5]))
+        out.append(
+            PasswdEntry(name=f[0], uid=_lenient_int(f[2]), gid=_lenient_int(f[3]), home=f[5])
+        )
     return out
 
 

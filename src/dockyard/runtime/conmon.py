@@ -213,7 +213,8 @@ async def recv_message(sock: socket.socket, timeout: float | None) -> bytes:
     """One SEQPACKET message (``b""`` at EOF or when the peer reset the connection)."""
     loop = asyncio.get_running_loop()
     try:
-        return await asyncio.wait_for(loop.sock_recv(sock, SYNC_RECV_SIZE), timeout)
+        async with asyncio.timeout(timeout):
+            return await loop.sock_recv(sock, SYNC_RECV_SIZE)
     except (ConnectionResetError, BrokenPipeError):
         return b""
 
@@ -266,7 +267,11 @@ async def launch(
     start_p, start_c = _pair()
     attach_p, attach_c = _pair() if attach_pipe else (None, None)
     children = [s for s in (sync_c, start_c, attach_c) if s is not None]
-    env = {"PATH": PATH, "_OCI_SYNCPIPE": str(sync_c.fileno()), "_OCI_STARTPIPE": str(start_c.fileno())}
+    env = {
+        "PATH": PATH,
+        "_OCI_SYNCPIPE": str(sync_c.fileno()),
+        "_OCI_STARTPIPE": str(start_c.fileno()),
+    }
     if attach_c is not None:
         env["_OCI_ATTACHPIPE"] = str(attach_c.fileno())
     parents = [s for s in (sync_p, start_p, attach_p) if s is not None]
@@ -293,9 +298,13 @@ async def launch(
                 place(proc.pid)
             except Exception:  # placement is best effort; never fail a start for it
                 log.warning("could not move conmon %d into its cgroup", proc.pid, exc_info=True)
-        start_p.send(b"\0")
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+            start_p.send(b"\0")
+        except OSError:
+            pass  # the launcher already exited (a pre-fork error): its output says why
+        try:
+            async with asyncio.timeout(timeout):
+                out, err = await proc.communicate()
         except TimeoutError:
             raise OCIRuntimeError(f"conmon did not fork within {timeout:g}s") from None
         if proc.returncode != 0:

@@ -74,26 +74,21 @@ class _Inotify:
         except (OSError, AttributeError):
             return None
 
-    def drain(self) -> tuple[bool, bool]:
-        """Read all queued events: (something relevant happened, the watch is gone)."""
-        relevant = gone = False
+    def drain(self) -> bool:
+        """Read all queued events; True if the watch is gone (directory removed or moved).
+        Which file changed does not matter: the caller rescans the (small) directory."""
+        gone = False
         while True:
             try:
                 buf = os.read(self.fd, 65536)
             except BlockingIOError:
-                return relevant, gone
+                return gone
             if not buf:
-                return relevant, gone
+                return gone
             offset = 0
             while offset + _EVENT.size <= len(buf):
                 _wd, mask, _cookie, length = _EVENT.unpack_from(buf, offset)
-                raw = buf[offset + _EVENT.size : offset + _EVENT.size + length]
                 offset += _EVENT.size + length
-                name = raw.rstrip(b"\0").decode("utf-8", errors="replace")
-                if mask & (IN_Q_OVERFLOW | IN_MOVED_TO | IN_CLOSE_WRITE) and (
-                    mask & IN_Q_OVERFLOW or _is_exit_name(name)
-                ):
-                    relevant = True
                 if mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
                     gone = True
 
@@ -134,13 +129,15 @@ class ExitWatcher:
                 if inotify is None:
                     await asyncio.sleep(self.poll_interval)
                     continue
+                # A plain await on the event plus a timer, not asyncio.wait_for: in 3.11
+                # wait_for swallows a cancellation that coincides with the event firing.
+                timer = loop.call_later(self.rescan_interval, wake.set)
                 try:
-                    await asyncio.wait_for(wake.wait(), self.rescan_interval)
-                except TimeoutError:
-                    continue
+                    await wake.wait()
+                finally:
+                    timer.cancel()
                 wake.clear()
-                _relevant, gone = inotify.drain()
-                if gone:  # directory removed or moved: recreate it and poll from now on
+                if inotify.drain():  # directory removed or moved: recreate it and poll from now on
                     loop.remove_reader(inotify.fd)
                     inotify.close()
                     inotify = None

@@ -112,7 +112,9 @@ def last_error_in_log(path: Path) -> str | None:
     return found
 
 
-def raise_for_runc(message: str, *, default: type[errors.DockyardError] = OCIRuntimeError) -> NoReturn:
+def raise_for_runc(
+    message: str, *, default: type[errors.DockyardError] = OCIRuntimeError
+) -> NoReturn:
     """Map runc's well-known refusals to typed errors; everything else is ``default``."""
     low = message.lower()
     if "container does not exist" in low:
@@ -158,7 +160,8 @@ class Runc:
         except OSError as e:
             raise OCIRuntimeError(f"cannot run {self.binary}: {e.strerror or e}") from e
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                out, err = await proc.communicate()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
