@@ -33,7 +33,9 @@ VENV_BIN = Path(sys.executable).parent
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "/usr/local/bin/docker"
 
 
-def sh(argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def sh(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -53,7 +55,9 @@ def busybox_tar(work: Path) -> Path:
 
 
 class Engine:
-    def __init__(self, name: str, argv: list[str], sock: Path, cli: list[str], pidfile: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], sock: Path, cli: list[str], pidfile: Path
+    ) -> None:
         self.name = name
         self.argv = argv
         self.sock = sock
@@ -63,7 +67,9 @@ class Engine:
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKYARD_HOST=f"unix://{sock}")
 
     def start(self, log: Path) -> None:
-        self.proc = subprocess.Popen(self.argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         for _ in range(600):
             if sh([*self.cli, "version"], env=self.env).returncode == 0:
                 return
@@ -132,8 +138,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="dybench-", dir="/var/tmp"))
     ours = Engine(
         "dockyard",
-        [str(VENV_BIN / "dockyardd"), "--data-root", str(work / "dy-root"), "--exec-root", "/run/dybench",
-         "-H", "unix:///run/dybench/d.sock", "--cgroup-parent", "/dybench", "--config-file", str(work / "dy.json")],
+        [
+            str(VENV_BIN / "dockyardd"),
+            "--data-root",
+            str(work / "dy-root"),
+            "--exec-root",
+            "/run/dybench",
+            "-H",
+            "unix:///run/dybench/d.sock",
+            "--cgroup-parent",
+            "/dybench",
+            "--config-file",
+            str(work / "dy.json"),
+        ],
         Path("/run/dybench/d.sock"),
         [str(VENV_BIN / "dockyard")],
         Path("/run/dybench/dockyardd.pid"),
@@ -141,9 +158,23 @@ def main() -> int:
     (work / "dy.json").write_text("{}")
     docker = Engine(
         "docker",
-        ["/usr/bin/dockerd", "--data-root", str(work / "dk-root"), "--exec-root", "/run/dkbench",
-         "-H", "unix:///run/dkbench/d.sock", "--pidfile", "/run/dkbench/dockerd.pid", "--iptables=false",
-         "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--config-file", str(work / "dk.json")],
+        [
+            "/usr/bin/dockerd",
+            "--data-root",
+            str(work / "dk-root"),
+            "--exec-root",
+            "/run/dkbench",
+            "-H",
+            "unix:///run/dkbench/d.sock",
+            "--pidfile",
+            "/run/dkbench/dockerd.pid",
+            "--iptables=false",
+            "--ip-forward=false",
+            "--ip-masq=false",
+            "--bridge=none",
+            "--config-file",
+            str(work / "dk.json"),
+        ],
         Path("/run/dkbench/d.sock"),
         [DOCKER_CLI],
         Path("/run/dkbench/dockerd.pid"),
@@ -179,8 +210,12 @@ def main() -> int:
         time.sleep(1)
         conmons = _pids_matching("/run/dybench", "conmon")
         shims = _pids_matching("/run/dkbench", "containerd-shim")
-        results["per_container_rss_ours_mib"] = sum(_rss_kib(p) for p in conmons) / max(len(conmons), 1) / 1024
-        results["per_container_rss_docker_mib"] = sum(_rss_kib(p) for p in shims) / max(len(shims), 1) / 1024
+        results["per_container_rss_ours_mib"] = (
+            sum(_rss_kib(p) for p in conmons) / max(len(conmons), 1) / 1024
+        )
+        results["per_container_rss_docker_mib"] = (
+            sum(_rss_kib(p) for p in shims) / max(len(shims), 1) / 1024
+        )
         results["busy_rss_ours_mib"] = ours.rss_kib() / 1024
         results["busy_rss_docker_mib"] = docker.rss_kib() / 1024
         for e in (ours, docker):
@@ -201,7 +236,7 @@ def main() -> int:
     ratio_run = results["run_rm_ours_s"] / results["run_rm_docker_s"]
     ratio_d = results["run_d_20_ours_s"] / results["run_d_20_docker_s"]
     lines = [
-        f"## {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC — {platform.node()} ({os.cpu_count()} cores, {platform.release()})",
+        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — {platform.node()} ({os.cpu_count()} cores, {platform.release()})",
         "",
         "| measure | dockyard | docker 20.10 | ratio |",
         "|---|---|---|---|",
@@ -216,7 +251,9 @@ def main() -> int:
     print(text)
     results_file = HERE / "RESULTS.md"
     if not results_file.exists():
-        results_file.write_text("# Benchmark results\n\nTargets: start ≤ 0.5× Docker's wall time; ≤ 2 MiB RSS per container; idle daemon ≤ 50 MiB.\n\n")
+        results_file.write_text(
+            "# Benchmark results\n\nTargets: start ≤ 0.5× Docker's wall time; ≤ 2 MiB RSS per container; idle daemon ≤ 50 MiB.\n\n"
+        )
     with results_file.open("a") as f:
         f.write(text + "\n")
     return 0

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED_BUILDER = Path(os.environ.get("DOCKYARD_TEST_IMAGE_BUILDER", "/work/shared/images/build-test-images"))
+SHARED_BUILDER = Path(
+    os.environ.get("DOCKYARD_TEST_IMAGE_BUILDER", "/work/shared/images/build-test-images")
+)
 TEST_IMAGES = Path(os.environ.get("DOCKYARD_TEST_IMAGES", "/var/cache/dockyard-test-images"))
 TEST_IMAGE_CACHE = Path(os.environ.get("DOCKYARD_TEST_IMAGE_CACHE", "/var/cache/test-images"))
 
@@ -26,7 +28,14 @@ def build_test_images(names: str = "busybox,busybox-multi") -> Path:
         if wanted <= known:
             return TEST_IMAGES
     subprocess.run(
-        [str(SHARED_BUILDER), "--only", names, "--cache-dir", str(TEST_IMAGE_CACHE), str(TEST_IMAGES)],
+        [
+            str(SHARED_BUILDER),
+            "--only",
+            names,
+            "--cache-dir",
+            str(TEST_IMAGE_CACHE),
+            str(TEST_IMAGES),
+        ],
         check=True,
         capture_output=True,
         timeout=1800,

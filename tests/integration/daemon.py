@@ -146,11 +146,23 @@ class TestDaemon:
 
     # ---- clients ----------------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
         conn = _UnixHTTPConnection(str(self.sock), timeout)
         try:
-            data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+            data = (
+                raw
+                if raw is not None
+                else (json.dumps(body).encode() if body is not None else None)
+            )
             hdrs = {"Content-Type": "application/json"} if body is not None else {}
             hdrs.update(headers or {})
             conn.request(method, path, body=data, headers=hdrs)
@@ -166,22 +178,35 @@ class TestDaemon:
         finally:
             conn.close()
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return self._run([DOCKYARD, *args], input, timeout)
 
-    def docker(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, input: bytes | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return self._run([DOCKER, *args], input, timeout)
 
-    def _run(self, argv: list[str], input: bytes | None, timeout: float) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str], input: bytes | None, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
         """Run a client; output decoded without newline translation (TTY output keeps its CR)."""
         r = subprocess.run(argv, env=self.env, capture_output=True, timeout=timeout, input=input)
         return subprocess.CompletedProcess(
-            r.args, r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+            r.args,
+            r.returncode,
+            r.stdout.decode(errors="replace"),
+            r.stderr.decode(errors="replace"),
         )
 
     def load(self, tarball: Path) -> None:
-        status, out = self.request("POST", "/images/load?quiet=1", raw=tarball.read_bytes(),
-                                   headers={"Content-Type": "application/x-tar"})
+        status, out = self.request(
+            "POST",
+            "/images/load?quiet=1",
+            raw=tarball.read_bytes(),
+            headers={"Content-Type": "application/x-tar"},
+        )
         assert status == 200, out
         assert not any("error" in m for m in out if isinstance(m, dict)), out
 
@@ -193,7 +218,9 @@ def _mounts() -> list[str]:
 
 def _unmount_under(root: Path) -> None:
     prefix = str(root)
-    for target in sorted((m for m in _mounts() if m == prefix or m.startswith(prefix + "/")), reverse=True):
+    for target in sorted(
+        (m for m in _mounts() if m == prefix or m.startswith(prefix + "/")), reverse=True
+    ):
         subprocess.run(["umount", "-l", target], capture_output=True, timeout=30)
 
 
@@ -213,8 +240,11 @@ def _kill_leftover_monitors(exec_root: Path) -> None:
     runc_root = exec_root / "runc"
     if runc_root.exists():
         for cid in os.listdir(runc_root):
-            subprocess.run(["runc", "--root", str(runc_root), "delete", "--force", cid],
-                           capture_output=True, timeout=30)
+            subprocess.run(
+                ["runc", "--root", str(runc_root), "delete", "--force", cid],
+                capture_output=True,
+                timeout=30,
+            )
 
 
 def _remove_cgroups(parent: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,16 @@ pytestmark = pytest.mark.integration
 
 def test_container_survives_daemon_sigkill(fresh_daemon: TestDaemon) -> None:
     d = fresh_daemon
-    r = d.cli("run", "-d", "--name", "survivor", "busybox", "sh", "-c",
-              "echo before; trap 'exit 0' TERM; while true; do sleep 0.2; done")
+    r = d.cli(
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; trap 'exit 0' TERM; while true; do sleep 0.2; done",
+    )
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     pid = d.request("GET", f"/containers/{cid}/json")[1]["State"]["Pid"]
@@ -25,7 +34,9 @@ def test_container_survives_daemon_sigkill(fresh_daemon: TestDaemon) -> None:
     info = d.request("GET", f"/containers/{cid}/json")[1]
     assert info["State"]["Running"] is True and info["State"]["Pid"] == pid
     assert d.cli("logs", "survivor").stdout == "before\n"
-    assert d.docker("exec", "survivor", "echo", "exec-after-restart").stdout == "exec-after-restart\n"
+    assert (
+        d.docker("exec", "survivor", "echo", "exec-after-restart").stdout == "exec-after-restart\n"
+    )
     assert d.docker("stop", "survivor").returncode == 0
     state = d.request("GET", f"/containers/{cid}/json")[1]["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 0
@@ -42,7 +53,7 @@ def test_exit_while_daemon_down_is_recorded(fresh_daemon: TestDaemon) -> None:
     assert state["Status"] == "exited" and state["ExitCode"] == 9
     assert d.cli("logs", cid).stdout == "done\n"
     rootfs = d.data_root / "containers" / cid / "rootfs"
-    assert str(rootfs) not in open("/proc/self/mounts").read()
+    assert str(rootfs) not in Path("/proc/self/mounts").read_text()
 
 
 def test_sigterm_leaves_containers_running(fresh_daemon: TestDaemon) -> None:

@@ -12,27 +12,39 @@ pytestmark = pytest.mark.integration
 
 
 def test_unknown_image_404(daemon: TestDaemon) -> None:
-    status, body = daemon.request("POST", "/containers/create", {"Image": "nosuch:1", "Cmd": ["true"]})
+    status, body = daemon.request(
+        "POST", "/containers/create", {"Image": "nosuch:1", "Cmd": ["true"]}
+    )
     assert status == 404 and body["message"] == "No such image: nosuch:1"
     status, body = daemon.request("GET", "/v1.44/images/nosuch:1/json")
     assert status == 404 and "No such image: nosuch:1" in body["message"]
 
 
 def test_unknown_container_404(daemon: TestDaemon) -> None:
-    for method, path in [("GET", "/containers/nosuch/json"), ("POST", "/containers/nosuch/start"),
-                         ("DELETE", "/containers/nosuch"), ("POST", "/containers/nosuch/stop")]:
+    for method, path in [
+        ("GET", "/containers/nosuch/json"),
+        ("POST", "/containers/nosuch/start"),
+        ("DELETE", "/containers/nosuch"),
+        ("POST", "/containers/nosuch/stop"),
+    ]:
         status, body = daemon.request(method, path)
         assert status == 404, path
         assert body["message"] == "No such container: nosuch"
 
 
 def test_name_in_use_409(daemon: TestDaemon) -> None:
-    status, body = daemon.request("POST", "/containers/create?name=dupe", {"Image": "busybox", "Cmd": ["true"]})
+    status, body = daemon.request(
+        "POST", "/containers/create?name=dupe", {"Image": "busybox", "Cmd": ["true"]}
+    )
     assert status == 201
     try:
-        status2, body2 = daemon.request("POST", "/containers/create?name=dupe", {"Image": "busybox", "Cmd": ["true"]})
+        status2, body2 = daemon.request(
+            "POST", "/containers/create?name=dupe", {"Image": "busybox", "Cmd": ["true"]}
+        )
         assert status2 == 409
-        assert body2["message"].startswith('Conflict. The container name "/dupe" is already in use by container')
+        assert body2["message"].startswith(
+            'Conflict. The container name "/dupe" is already in use by container'
+        )
         r = daemon.docker("run", "--name", "dupe", "busybox", "true")
         assert r.returncode == 125 and "is already in use" in r.stderr
     finally:
@@ -40,13 +52,16 @@ def test_name_in_use_409(daemon: TestDaemon) -> None:
 
 
 def test_invalid_name_and_malformed_json_400(daemon: TestDaemon) -> None:
-    status, body = daemon.request("POST", "/containers/create?name=x", {"Image": "busybox", "Cmd": ["true"]})
+    status, body = daemon.request(
+        "POST", "/containers/create?name=x", {"Image": "busybox", "Cmd": ["true"]}
+    )
     assert status == 400 and "Invalid container name (x)" in body["message"]
-    status, body = daemon.request("POST", "/containers/create", raw=b"{not json",
-                                  headers={"Content-Type": "application/json"})
+    status, body = daemon.request(
+        "POST", "/containers/create", raw=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert status == 400 and "invalid JSON" in body["message"]
     status, body = daemon.request("POST", "/containers/create", {"Image": "busybox"})
-    assert status == 400 and body["message"] in ("No command specified",) or status == 201
+    assert (status == 400 and body["message"] in ("No command specified",)) or status == 201
     if status == 201:
         daemon.request("DELETE", f"/containers/{body['Id']}")
 
@@ -54,7 +69,9 @@ def test_invalid_name_and_malformed_json_400(daemon: TestDaemon) -> None:
 def test_bad_signal_and_filter(daemon: TestDaemon) -> None:
     status, body = daemon.request("GET", '/containers/json?filters={"bogus":{"1":true}}')
     assert status == 400 and body["message"] == "Invalid filter 'bogus'"
-    status, created = daemon.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["sleep", "60"]})
+    status, created = daemon.request(
+        "POST", "/containers/create", {"Image": "busybox", "Cmd": ["sleep", "60"]}
+    )
     try:
         assert daemon.request("POST", f"/containers/{created['Id']}/start")[0] == 204
         status, body = daemon.request("POST", f"/containers/{created['Id']}/kill?signal=BOGUS")
@@ -83,8 +100,9 @@ def test_corrupt_or_truncated_tarball_stores_nothing(daemon: TestDaemon, test_im
     middle = layer.offset_data + layer.size // 2
     flipped = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
     for bad in (data[: len(data) // 2], flipped, b"not a tar at all"):
-        status, body = daemon.request("POST", "/images/load?quiet=1", raw=bad,
-                                      headers={"Content-Type": "application/x-tar"})
+        status, body = daemon.request(
+            "POST", "/images/load?quiet=1", raw=bad, headers={"Content-Type": "application/x-tar"}
+        )
         assert status == 400 or (status == 200 and any("error" in m for m in body)), (status, body)
     assert daemon.request("GET", "/images/json?all=1")[1] == before_images
     after_snaps = sorted(p.name for p in snapshots_dir.iterdir()) if snapshots_dir.exists() else []

@@ -51,7 +51,9 @@ def test_rmi_in_use_conflicts(run, daemon: TestDaemon) -> None:  # type: ignore[
     try:
         r = run("rmi", tag)
         assert r.returncode == 1
-        assert "(must force) - container" in r.stderr and "is using its referenced image" in r.stderr
+        assert (
+            "(must force) - container" in r.stderr and "is using its referenced image" in r.stderr
+        )
     finally:
         run("rm", "-f", cid)
         run("rmi", tag)
@@ -73,13 +75,19 @@ def test_save_load_round_trip(run, daemon: TestDaemon, tmp_path: Path) -> None: 
     run("rmi", tag)
 
 
-def test_load_oci_layout_and_multi_layer(daemon: TestDaemon, test_images: Path, tmp_path: Path) -> None:
+def test_load_oci_layout_and_multi_layer(
+    daemon: TestDaemon, test_images: Path, tmp_path: Path
+) -> None:
     import tarfile
 
     layout = tmp_path / "bbm-oci.tar"
     with tarfile.open(layout, "w") as tar:
         for entry in sorted((test_images / "busybox-multi").rglob("*")):
-            tar.add(entry, arcname=str(entry.relative_to(test_images / "busybox-multi")), recursive=False)
+            tar.add(
+                entry,
+                arcname=str(entry.relative_to(test_images / "busybox-multi")),
+                recursive=False,
+            )
     r = daemon.cli("load", "-i", str(layout))
     assert r.returncode == 0, r.stderr
     assert "busybox-multi" in r.stdout

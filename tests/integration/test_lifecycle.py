@@ -35,20 +35,34 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unty
 
 def test_ps_logs_exec_stop_rm(run, daemon: TestDaemon) -> None:  # type: ignore[no-untyped-def]
     name = _name("life")
-    r = run("run", "-d", "--name", name, "-l", "team=dock", "busybox", "sh", "-c",
-            "echo line1; echo err1 >&2; sleep 0.2; echo line2; exec sleep 300")
+    r = run(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-l",
+        "team=dock",
+        "busybox",
+        "sh",
+        "-c",
+        "echo line1; echo err1 >&2; sleep 0.2; echo line2; exec sleep 300",
+    )
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     try:
         ps = run("ps")
         assert ps.returncode == 0
         header = ps.stdout.splitlines()[0]
-        assert re.match(r"CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES", header)
+        assert re.match(
+            r"CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES", header
+        )
         row = next(line for line in ps.stdout.splitlines() if line.endswith(name))
         assert row.startswith(cid[:12]) and "busybox" in row and "Up " in row
         assert run("ps", "-q", "--filter", f"name={name}").stdout.split() == [cid[:12]]
         assert run("ps", "-q", "--no-trunc", "--filter", "label=team=dock").stdout.split() == [cid]
-        assert run("ps", "--format", "{{.Names}} {{.Status}}", "--filter", f"id={cid[:10]}").stdout.startswith(f"{name} Up")
+        assert run(
+            "ps", "--format", "{{.Names}} {{.Status}}", "--filter", f"id={cid[:10]}"
+        ).stdout.startswith(f"{name} Up")
 
         _wait_for(lambda: "line2" in run("logs", name).stdout)
         logs = run("logs", name)
@@ -58,14 +72,20 @@ def test_ps_logs_exec_stop_rm(run, daemon: TestDaemon) -> None:  # type: ignore[
         stamped = run("logs", "-t", name).stdout.splitlines()[0]
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line1$", stamped)
 
-        assert run("inspect", "--format", "{{.State.Status}} {{.Name}}", name).stdout == f"running /{name}\n"
+        assert (
+            run("inspect", "--format", "{{.State.Status}} {{.Name}}", name).stdout
+            == f"running /{name}\n"
+        )
         info = json.loads(run("inspect", name).stdout)
         assert info[0]["Id"] == cid and info[0]["Config"]["Labels"] == {"team": "dock"}
 
         ex = run("exec", name, "sh", "-c", "echo from-exec; echo exec-err >&2; exit 3")
         assert ex.returncode == 3
         assert ex.stdout == "from-exec\n" and ex.stderr == "exec-err\n"
-        assert run("exec", "-e", "X=1", "-w", "/tmp", name, "sh", "-c", "echo $X $(pwd)").stdout == "1 /tmp\n"
+        assert (
+            run("exec", "-e", "X=1", "-w", "/tmp", name, "sh", "-c", "echo $X $(pwd)").stdout
+            == "1 /tmp\n"
+        )
         assert run("exec", "-i", name, "cat", input=b"piped\n").stdout == "piped\n"
 
         stop = run("stop", "-t", "1", name)
@@ -84,7 +104,9 @@ def test_ps_logs_exec_stop_rm(run, daemon: TestDaemon) -> None:  # type: ignore[
         rm = run("rm", name)
         assert rm.returncode == 1 and "You cannot remove a running container" in rm.stderr
         assert run("kill", name).returncode == 0
-        _wait_for(lambda: not daemon.request("GET", f"/containers/{cid}/json")[1]["State"]["Running"])
+        _wait_for(
+            lambda: not daemon.request("GET", f"/containers/{cid}/json")[1]["State"]["Running"]
+        )
         assert run("rm", name).returncode == 0
         assert daemon.request("GET", f"/containers/{cid}/json")[0] == 404
     finally:
@@ -115,7 +137,9 @@ def test_create_then_start(run, daemon: TestDaemon) -> None:  # type: ignore[no-
 
 
 def test_attach_follows_output(run, daemon: TestDaemon) -> None:  # type: ignore[no-untyped-def]
-    cid = run("run", "-d", "busybox", "sh", "-c", "sleep 1; echo attached-out; sleep 0.5; exit 4").stdout.strip()
+    cid = run(
+        "run", "-d", "busybox", "sh", "-c", "sleep 1; echo attached-out; sleep 0.5; exit 4"
+    ).stdout.strip()
     try:
         a = run("attach", "--no-stdin", cid)
         assert "attached-out" in a.stdout
@@ -125,7 +149,9 @@ def test_attach_follows_output(run, daemon: TestDaemon) -> None:  # type: ignore
 
 
 def test_logs_follow_ends_with_container(run) -> None:  # type: ignore[no-untyped-def]
-    cid = run("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo tick$i; sleep 0.3; done").stdout.strip()
+    cid = run(
+        "run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo tick$i; sleep 0.3; done"
+    ).stdout.strip()
     try:
         f = run("logs", "-f", cid, timeout=20)
         assert f.stdout == "tick1\ntick2\ntick3\n"
@@ -168,7 +194,9 @@ def test_interactive_tty_session(daemon: TestDaemon) -> None:
 
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvpe("/usr/local/bin/docker", ["docker", "run", "-it", "--rm", "busybox", "sh"], daemon.env)
+        os.execvpe(
+            "/usr/local/bin/docker", ["docker", "run", "-it", "--rm", "busybox", "sh"], daemon.env
+        )
     out = b""
     try:
         deadline = time.monotonic() + 20

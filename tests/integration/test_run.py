@@ -43,8 +43,20 @@ def test_run_stdin(run) -> None:  # type: ignore[no-untyped-def]
 
 def test_run_config_flags(run) -> None:  # type: ignore[no-untyped-def]
     r = run(
-        "run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "--hostname", "hh",
-        "busybox", "sh", "-c", 'echo "$FOO $(pwd) $(id -u) $(hostname)"',
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "--hostname",
+        "hh",
+        "busybox",
+        "sh",
+        "-c",
+        'echo "$FOO $(pwd) $(id -u) $(hostname)"',
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout == "bar /tmp 65534 hh\n"
@@ -115,7 +127,14 @@ def test_detached_run_prints_id(run, daemon: TestDaemon) -> None:  # type: ignor
 
 
 def test_default_capabilities_and_masked_proc(run) -> None:  # type: ignore[no-untyped-def]
-    r = run("run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; cat /proc/kcore | wc -c")
+    r = run(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status; cat /proc/kcore | wc -c",
+    )
     assert r.returncode == 0, r.stderr
     cap = int(r.stdout.split()[1], 16)
     assert cap == 0xA80425FB  # Docker's default set
@@ -123,10 +142,16 @@ def test_default_capabilities_and_masked_proc(run) -> None:  # type: ignore[no-u
 
 
 def test_dev_mounts_and_readonly_proc(run) -> None:  # type: ignore[no-untyped-def]
-    r = run("run", "--rm", "busybox", "sh", "-c",
-            "grep -E ' /dev(/pts|/shm|/mqueue)? ' /proc/mounts | cut -d' ' -f2,3 | sort; "
-            "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo proc-sys-writable || echo proc-sys-ro; "
-            "ls /dev/null /dev/zero /dev/urandom /dev/tty")
+    r = run(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E ' /dev(/pts|/shm|/mqueue)? ' /proc/mounts | cut -d' ' -f2,3 | sort; "
+        "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo proc-sys-writable || echo proc-sys-ro; "
+        "ls /dev/null /dev/zero /dev/urandom /dev/tty",
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[:4] == ["/dev tmpfs", "/dev/mqueue mqueue", "/dev/pts devpts", "/dev/shm tmpfs"]

@@ -47,7 +47,9 @@ def _list_of_str(value: Any, field: str) -> list[str] | None:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field Config.{field} of type []string")
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field Config.{field} of type []string"
+        )
     return list(value)
 
 
@@ -62,10 +64,14 @@ def _merge_env(base: list[str], override: list[str]) -> list[str]:
     return [out[k] for k in order]
 
 
-def merge_config(body: dict[str, Any], image_config: dict[str, Any], container_id: str) -> dict[str, Any]:
+def merge_config(
+    body: dict[str, Any], image_config: dict[str, Any], container_id: str
+) -> dict[str, Any]:
     """The container's Config: request fields over the image's ``config`` section."""
     img = image_config.get("config") or {}
-    env = _merge_env(_list_of_str(img.get("Env"), "Env") or [], _list_of_str(body.get("Env"), "Env") or [])
+    env = _merge_env(
+        _list_of_str(img.get("Env"), "Env") or [], _list_of_str(body.get("Env"), "Env") or []
+    )
     entrypoint = _list_of_str(body.get("Entrypoint"), "Entrypoint")
     cmd = _list_of_str(body.get("Cmd"), "Cmd")
     if entrypoint is not None and entrypoint != []:
@@ -121,7 +127,9 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any], container_i
 def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     """Defaults and the checks dockerd makes at create time."""
     if not isinstance(host_config, dict):
-        raise InvalidArgument("json: cannot unmarshal into Go struct field of type container.HostConfig")
+        raise InvalidArgument(
+            "json: cannot unmarshal into Go struct field of type container.HostConfig"
+        )
     hc = dict(host_config)
     policy = hc.get("RestartPolicy") or {}
     name = policy.get("Name", "") or ""
@@ -130,13 +138,20 @@ def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     if name in ("always", "unless-stopped") and hc.get("AutoRemove"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     if name != "on-failure" and policy.get("MaximumRetryCount"):
-        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
-    hc["RestartPolicy"] = {"Name": name or "no", "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0)}
+        raise InvalidArgument(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
+    hc["RestartPolicy"] = {
+        "Name": name or "no",
+        "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0),
+    }
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = mode
     log_config = hc.get("LogConfig") or {}
     if log_config.get("Type") not in (None, "", "json-file", "k8s-file", "local"):
-        raise InvalidArgument(f"logger: no log driver named '{log_config.get('Type')}' is registered")
+        raise InvalidArgument(
+            f"logger: no log driver named '{log_config.get('Type')}' is registered"
+        )
     hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
     for key in ("Binds", "Mounts", "Tmpfs"):
         if hc.get(key):

@@ -54,5 +54,5 @@ def parse_time(value: str, now: float | None = None) -> float:
     except ValueError:
         raise InvalidArgument(f"invalid time value: {value}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()

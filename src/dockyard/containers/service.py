@@ -43,7 +43,23 @@ __all__ = ["ContainerService", "ExecRecord"]
 
 log = logging.getLogger(__name__)
 
-_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "health", "network", "volume", "publish", "expose", "isolation", "is-task"}
+_FILTERS = {
+    "id",
+    "name",
+    "label",
+    "status",
+    "ancestor",
+    "exited",
+    "before",
+    "since",
+    "health",
+    "network",
+    "volume",
+    "publish",
+    "expose",
+    "isolation",
+    "is-task",
+}
 _STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
 
 
@@ -236,7 +252,9 @@ class ContainerService:
             if record.state.running:
                 raise errors.NotModified("container already started")
             if record.state.status == "removing":
-                raise errors.Conflict(f"container {record.id} is marked for removal and cannot be started")
+                raise errors.Conflict(
+                    f"container {record.id} is marked for removal and cannot be started"
+                )
             record.stopped_by_user = False
             try:
                 await self._start_locked(record)
@@ -285,7 +303,8 @@ class ContainerService:
                     "destination": f"/etc/{fname}",
                     "type": "bind",
                     "source": str(path),
-                    "options": ["rbind", "rprivate"] + (["ro"] if record.host_config.get("ReadonlyRootfs") else []),
+                    "options": ["rbind", "rprivate"]
+                    + (["ro"] if record.host_config.get("ReadonlyRootfs") else []),
                 }
             )
         return mounts
@@ -339,7 +358,9 @@ class ContainerService:
         except OCIRuntimeError as exc:
             await self._runtime.delete(record.id, force=True)
             self._fail_start(record, rootfs, exc.message)
-            raise errors.InvalidArgument(f"OCI runtime start failed: {exc.message.strip()}: unknown") from None
+            raise errors.InvalidArgument(
+                f"OCI runtime start failed: {exc.message.strip()}: unknown"
+            ) from None
         record.monitor = {
             "monitor_pid": info.monitor_pid,
             "monitor_start_time": info.monitor_start_time,
@@ -374,16 +395,22 @@ class ContainerService:
         self._waiters_for(record.id).attach = []
         self._resolve_exit_waiters(record.id, code)
 
-    def _build_spec(self, record: ContainerRecord, rootfs: Path, network_mode: str) -> dict[str, Any]:
+    def _build_spec(
+        self, record: ContainerRecord, rootfs: Path, network_mode: str
+    ) -> dict[str, Any]:
         config = record.config
         hc = record.host_config
         uid, gid, groups = resolve_user(rootfs, config.get("User") or "")
         cwd = config.get("WorkingDir") or "/"
         if not cwd.startswith("/"):
-            raise errors.InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
+            raise errors.InvalidArgument(
+                f"the working directory '{cwd}' is invalid, it needs to be an absolute path"
+            )
         if cwd != "/":
             target = mkdir_in_root(rootfs, cwd)
-            os.lchown(target, uid, gid) if not os.listdir(target) and target.stat().st_uid != uid else None
+            os.lchown(target, uid, gid) if not os.listdir(
+                target
+            ) and target.stat().st_uid != uid else None
         env = list(config.get("Env") or [])
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.insert(0, f"HOSTNAME={config.get('Hostname') or record.id[:12]}")
@@ -399,7 +426,8 @@ class ContainerService:
                 cwd=cwd,
                 uid=uid,
                 gid=gid,
-                additional_gids=groups + [int(g) for g in hc.get("GroupAdd") or [] if str(g).isdigit()],
+                additional_gids=groups
+                + [int(g) for g in hc.get("GroupAdd") or [] if str(g).isdigit()],
                 hostname=config.get("Hostname") or record.id[:12] if network_mode != "host" else "",
                 tty=bool(config.get("Tty")),
                 open_stdin=bool(config.get("OpenStdin")),
@@ -415,7 +443,9 @@ class ContainerService:
                 nano_cpus=int(hc.get("NanoCpus") or 0),
                 cpu_shares=int(hc.get("CpuShares") or 0),
                 pids_limit=int(hc.get("PidsLimit") or 0),
-                annotations={"org.opencontainers.image.stopSignal": config.get("StopSignal") or "SIGTERM"},
+                annotations={
+                    "org.opencontainers.image.stopSignal": config.get("StopSignal") or "SIGTERM"
+                },
                 sysctls=dict(hc.get("Sysctls") or {}),
             )
         )
@@ -464,7 +494,7 @@ class ContainerService:
         return name in ("always", "unless-stopped")
 
     async def _restart_later(self, record: ContainerRecord) -> None:
-        delay = min(0.1 * (2 ** record.restart_count), 60.0)
+        delay = min(0.1 * (2**record.restart_count), 60.0)
         await asyncio.sleep(delay)
         if record.id not in self._records or record.stopped_by_user:
             return
@@ -511,7 +541,9 @@ class ContainerService:
         record = self.get(ref)
         number = parse_signal(signal)
         if not record.state.running:
-            raise errors.Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+            raise errors.Conflict(
+                f"Cannot kill container: {ref}: Container {record.id} is not running"
+            )
         if number in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             record.stopped_by_user = record.stopped_by_user or number == _signal.SIGKILL
         try:
@@ -546,14 +578,18 @@ class ContainerService:
         try:
             await asyncio.wait_for(exited, 30)
         except TimeoutError:
-            raise errors.SystemError(f"cannot stop container: {record.id}: tried to kill container, but did not receive an exit event") from None
+            raise errors.SystemError(
+                f"cannot stop container: {record.id}: tried to kill container, but did not receive an exit event"
+            ) from None
 
     def _exit_future(self, cid: str) -> asyncio.Future[int]:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters_for(cid).exit.append(fut)
         return fut
 
-    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+    async def restart(
+        self, ref: str, timeout: int | None = None, signal: str | None = None
+    ) -> None:
         with contextlib.suppress(errors.NotModified):
             await self.stop(ref, timeout, signal)
         record = self.get(ref)
@@ -577,7 +613,7 @@ class ContainerService:
             fut = loop.create_future()
             self._waiters_for(record.id).removed.append(fut)
             return fut
-        raise errors.InvalidArgument(f"invalid condition: \"{condition}\"")
+        raise errors.InvalidArgument(f'invalid condition: "{condition}"')
 
     # ---- remove / prune ---------------------------------------------------------------------
 
@@ -596,7 +632,9 @@ class ContainerService:
             try:
                 await asyncio.wait_for(exited, 30)
             except TimeoutError:
-                raise errors.SystemError(f"could not kill running container {record.id}, cannot remove") from None
+                raise errors.SystemError(
+                    f"could not kill running container {record.id}, cannot remove"
+                ) from None
         await self._remove(record)
 
     async def _remove(self, record: ContainerRecord) -> None:
@@ -607,7 +645,9 @@ class ContainerService:
                 return
             self._removing.add(record.id)
             try:
-                record.state.status = "removing" if not record.state.running else record.state.status
+                record.state.status = (
+                    "removing" if not record.state.running else record.state.status
+                )
                 bundle = self.bundle(record)
                 await self._runtime.delete(record.id, force=True)
                 with contextlib.suppress(OSError, errors.DockyardError):
@@ -652,7 +692,10 @@ class ContainerService:
                 continue
             if not _labels_match(record.config.get("Labels") or {}, filters.get("label", [])):
                 continue
-            if any(_labels_match(record.config.get("Labels") or {}, [f]) for f in filters.get("label!", [])):
+            if any(
+                _labels_match(record.config.get("Labels") or {}, [f])
+                for f in filters.get("label!", [])
+            ):
                 continue
             if "until" in filters and record.created / 1e9 > _parse_until(filters["until"][0]):
                 continue
@@ -714,7 +757,9 @@ class ContainerService:
         path = self.log_path(record)
         follower = LogFollower(path) if follow else None
         try:
-            for entry in read_entries(path, since_ns=since_ns, until_ns=until_ns, tail=tail, streams=streams):
+            for entry in read_entries(
+                path, since_ns=since_ns, until_ns=until_ns, tail=tail, streams=streams
+            ):
                 yield entry
             if follower is None:
                 return
@@ -754,7 +799,9 @@ class ContainerService:
         except KeyError:
             raise errors.NotFound(f"No such exec instance: {exec_id}") from None
 
-    async def exec_start(self, exec_id: str, *, tty: bool | None, height: int = 0, width: int = 0) -> ExecRecord:
+    async def exec_start(
+        self, exec_id: str, *, tty: bool | None, height: int = 0, width: int = 0
+    ) -> ExecRecord:
         rec = self.exec_get(exec_id)
         if rec.running or rec.exit_code is not None:
             raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
@@ -824,7 +871,9 @@ class ContainerService:
 
     # ---- views --------------------------------------------------------------------------
 
-    def list_all(self, *, all: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def list_all(
+        self, *, all: bool, limit: int, size: bool, filters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
         for key in filters:
             if key not in _FILTERS:
                 raise errors.InvalidArgument(f"Invalid filter '{key}'")
@@ -844,7 +893,9 @@ class ContainerService:
             return False
         if filters.get("name") and not any(_name_match(r.name, v) for v in filters["name"]):
             return False
-        if filters.get("label") and not _labels_match(r.config.get("Labels") or {}, filters["label"]):
+        if filters.get("label") and not _labels_match(
+            r.config.get("Labels") or {}, filters["label"]
+        ):
             return False
         if filters.get("status") and r.state.status not in filters["status"]:
             return False
@@ -854,7 +905,9 @@ class ContainerService:
             try:
                 codes = {int(v) for v in filters["exited"]}
             except ValueError:
-                raise errors.InvalidArgument(f"Invalid filter 'exited={filters['exited'][0]}'") from None
+                raise errors.InvalidArgument(
+                    f"Invalid filter 'exited={filters['exited'][0]}'"
+                ) from None
             if r.state.exit_code not in codes:
                 return False
         if filters.get("ancestor"):
@@ -870,9 +923,8 @@ class ContainerService:
                 return False
         if filters.get("before") and not r.created < self.get(filters["before"][0]).created:
             return False
-        if filters.get("since") and not r.created > self.get(filters["since"][0]).created:
-            return False
-        return True
+        since = filters.get("since")
+        return not since or r.created > self.get(since[0]).created
 
     def _image_name(self, record: ContainerRecord) -> str:
         return str(record.config.get("Image") or record.image_id)
@@ -1073,4 +1125,3 @@ def _resolv_conf(host_config: dict[str, Any], network_mode: str) -> str:
     if options:
         lines.append("options " + " ".join(options))
     return "\n".join(lines) + "\n"
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-__all__ = ["ZERO_TIME", "now_ns", "rfc3339", "human_duration"]
+__all__ = ["ZERO_TIME", "human_duration", "now_ns", "rfc3339"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -18,7 +18,7 @@ def rfc3339(ns: int) -> str:
     if not ns:
         return ZERO_TIME
     seconds, nanos = divmod(ns, 1_000_000_000)
-    base = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{nanos:09d}Z"
 
 

@@ -32,7 +32,9 @@ def _version_tuple(text: str) -> tuple[int, int]:
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     """JSON with exactly ``Content-Type: application/json`` (the docker CLI compares it verbatim)."""
-    return web.Response(status=status, body=json.dumps(data).encode() + b"\n", content_type="application/json")
+    return web.Response(
+        status=status, body=json.dumps(data).encode() + b"\n", content_type="application/json"
+    )
 
 
 async def json_body(request: web.Request, *, allow_empty: bool = True) -> Any:

@@ -75,9 +75,13 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
         try:
             raw = json.loads(file.read_text())
         except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"unable to configure the Docker daemon with file {file}: {exc}") from exc
+            raise InvalidArgument(
+                f"unable to configure the Docker daemon with file {file}: {exc}"
+            ) from exc
         if not isinstance(raw, dict):
-            raise InvalidArgument(f"unable to configure the Docker daemon with file {file}: not an object")
+            raise InvalidArgument(
+                f"unable to configure the Docker daemon with file {file}: not an object"
+            )
         unknown = sorted(set(raw) - _KNOWN_KEYS)
         if unknown:
             raise InvalidArgument(
@@ -107,7 +111,11 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
     cfg.live_restore = bool(raw.get("live-restore", False))
     cfg.cgroup_parent = raw.get("cgroup-parent", cfg.cgroup_parent)
     cfg.group = raw.get("group", cfg.group)
-    cfg.extra = {k: v for k, v in raw.items() if k in {"default-address-pools", "iptables", "ip-masq", "userland-proxy"}}
+    cfg.extra = {
+        k: v
+        for k, v in raw.items()
+        if k in {"default-address-pools", "iptables", "ip-masq", "userland-proxy"}
+    }
     for key, value in overrides.items():
         if value is None or value == []:
             continue

@@ -33,10 +33,16 @@ log = logging.getLogger("dockyardd")
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dockyardd", description="Dockyard container engine daemon")
-    p.add_argument("--data-root", type=Path, help="root of persisted state (default /var/lib/dockyard)")
+    p.add_argument(
+        "--data-root", type=Path, help="root of persisted state (default /var/lib/dockyard)"
+    )
     p.add_argument("--exec-root", type=Path, help="root of runtime state (default /run/dockyard)")
-    p.add_argument("-H", "--host", action="append", dest="hosts", default=[], help="unix://PATH to listen on")
-    p.add_argument("--config-file", type=Path, help="daemon.json (default /etc/dockyard/daemon.json)")
+    p.add_argument(
+        "-H", "--host", action="append", dest="hosts", default=[], help="unix://PATH to listen on"
+    )
+    p.add_argument(
+        "--config-file", type=Path, help="daemon.json (default /etc/dockyard/daemon.json)"
+    )
     p.add_argument("--pidfile", "-p", type=Path)
     p.add_argument("--runtime", help="path of the OCI runtime binary (default /usr/sbin/runc)")
     p.add_argument("--cgroup-parent", help="cgroupfs parent of containers (default /dockyard)")
@@ -130,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     except errors.DockyardError as exc:
         print(f"dockyardd: {exc.message}", file=sys.stderr)
         return 1
-    level = {"debug": logging.DEBUG, "warn": logging.WARNING, "error": logging.ERROR}.get(cfg.log_level, logging.INFO)
+    level = {"debug": logging.DEBUG, "warn": logging.WARNING, "error": logging.ERROR}.get(
+        cfg.log_level, logging.INFO
+    )
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if os.geteuid() != 0:
         print("dockyardd: must run as root", file=sys.stderr)

@@ -53,7 +53,10 @@ def build_services(config: DaemonConfig) -> Services:
     snapshots = OverlaySnapshotter(root / "snapshots", db)
     images = ImageService(db, content, snapshots)
     runtime = Runtime(
-        config.exec_root, runc=config.runtime, conmon=config.conmon, cgroup_parent=config.cgroup_parent
+        config.exec_root,
+        runc=config.runtime,
+        conmon=config.conmon,
+        cgroup_parent=config.cgroup_parent,
     )
     containers = ContainerService(
         db=db,

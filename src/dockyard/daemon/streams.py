@@ -104,8 +104,7 @@ class Hijacked:
     async def drain(self) -> None:
         # Back-pressure: wait while the kernel buffer is full.
         while (
-            not self._transport.is_closing()
-            and self._transport.get_write_buffer_size() > 1 << 20
+            not self._transport.is_closing() and self._transport.get_write_buffer_size() > 1 << 20
         ):
             await asyncio.sleep(0.01)
 
@@ -120,7 +119,9 @@ class Hijacked:
             protocol.force_close()
 
 
-async def hijack(request: web.Request, content_type: str, extra_headers: dict[str, str] | None = None) -> Hijacked:
+async def hijack(
+    request: web.Request, content_type: str, extra_headers: dict[str, str] | None = None
+) -> Hijacked:
     """Take over the connection and answer ``101 UPGRADED`` (what the docker CLI requires)."""
     transport = request.transport
     if transport is None:

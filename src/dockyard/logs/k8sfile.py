@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LogEntry", "format_timestamp", "parse_record", "read_entries", "LogFollower"]
+__all__ = ["LogEntry", "LogFollower", "format_timestamp", "parse_record", "read_entries"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def parse_record(line: bytes) -> LogEntry | None:
 def format_timestamp(time_ns: int) -> str:
     """Docker's ``--timestamps`` prefix: RFC 3339 UTC with 9 fractional digits."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    base = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{nanos:09d}Z"
 
 

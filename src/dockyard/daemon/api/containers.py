@@ -67,7 +67,9 @@ async def list_containers(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_response(_containers(request).inspect(request.match_info["id"], size=_bool(request, "size")))
+    return json_response(
+        _containers(request).inspect(request.match_info["id"], size=_bool(request, "size"))
+    )
 
 
 async def start(request: web.Request) -> web.Response:
@@ -123,7 +125,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
     try:
         if _bool(request, "logs"):
             async for entry in service.logs(
-                record.id, stdout=want_stdout, stderr=want_stderr, follow=False, tail=-1, since_ns=0, until_ns=0
+                record.id,
+                stdout=want_stdout,
+                stderr=want_stderr,
+                follow=False,
+                tail=-1,
+                since_ns=0,
+                until_ns=0,
             ):
                 conn.write(entry.data if tty else frame(entry.stream, entry.data))
         if _bool(request, "stream", default=not _bool(request, "logs")):
@@ -133,7 +141,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 if conn.closing:
                     stream_task.cancel()
                     break
-            stream = stream_task.result() if stream_task.done() and not stream_task.cancelled() else None
+            stream = (
+                stream_task.result() if stream_task.done() and not stream_task.cancelled() else None
+            )
             if stream is not None:
                 await relay_attach(
                     conn,
@@ -210,7 +220,9 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    return json_response(await _containers(request).prune(parse_filters(request.query.get("filters"))))
+    return json_response(
+        await _containers(request).prune(parse_filters(request.query.get("filters")))
+    )
 
 
 def add_routes(app: web.Application) -> None:

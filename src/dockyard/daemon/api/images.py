@@ -173,7 +173,11 @@ async def create_image(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("importing images is not supported by this daemon yet")
     image = request.query.get("fromImage", "")
     tag = request.query.get("tag", "")
-    ref = f"{image}:{tag}" if tag and not tag.startswith("sha256:") else (f"{image}@{tag}" if tag else image)
+    ref = (
+        f"{image}:{tag}"
+        if tag and not tag.startswith("sha256:")
+        else (f"{image}@{tag}" if tag else image)
+    )
     raise errors.NotFound(
         f"pull access denied for {ref}, repository does not exist or may require 'docker login': "
         "pulling from registries is not supported by this daemon yet"

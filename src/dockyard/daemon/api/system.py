@@ -6,6 +6,7 @@ import os
 import platform
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -86,7 +87,9 @@ async def version(request: web.Request) -> web.Response:
 def _os_release() -> tuple[str, str]:
     try:
         data = dict(
-            line.split("=", 1) for line in open("/etc/os-release").read().splitlines() if "=" in line
+            line.split("=", 1)
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if "=" in line
         )
     except OSError:
         return "Linux", ""
@@ -111,7 +114,11 @@ async def info(request: web.Request) -> web.Response:
             "ContainersStopped": counts["stopped"],
             "Images": s.images.count(),
             "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
+            "DriverStatus": [
+                ["Backing Filesystem", "extfs"],
+                ["Supports d_type", "true"],
+                ["Native Overlay Diff", "true"],
+            ],
             "Plugins": {
                 "Volume": ["local"],
                 "Network": ["bridge", "host", "none"],
