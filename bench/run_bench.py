@@ -40,7 +40,7 @@ def sh(
 
 
 def ensure_docker() -> None:
-    if not Path("/usr/bin/dockerd").exists():
+    if shutil.which("dockerd") is None:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io"], check=True, env=env)
@@ -109,6 +109,17 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared library pages split between the processes using them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 def _pids_matching(needle: str, exe: str) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -159,7 +170,7 @@ def main() -> int:
     docker = Engine(
         "docker",
         [
-            "/usr/bin/dockerd",
+            shutil.which("dockerd") or "/usr/sbin/dockerd",
             "--data-root",
             str(work / "dk-root"),
             "--exec-root",
@@ -216,6 +227,8 @@ def main() -> int:
         results["per_container_rss_docker_mib"] = (
             sum(_rss_kib(p) for p in shims) / max(len(shims), 1) / 1024
         )
+        results["per_container_pss_ours_mib"] = sum(_pss_kib(p) for p in conmons) / max(len(conmons), 1) / 1024
+        results["per_container_pss_docker_mib"] = sum(_pss_kib(p) for p in shims) / max(len(shims), 1) / 1024
         results["busy_rss_ours_mib"] = ours.rss_kib() / 1024
         results["busy_rss_docker_mib"] = docker.rss_kib() / 1024
         for e in (ours, docker):
@@ -244,7 +257,8 @@ def main() -> int:
         f"| {args.detached} × `run -d busybox sleep 600` | {results['run_d_20_ours_s']:.2f} s | {results['run_d_20_docker_s']:.2f} s | {ratio_d:.2f}× |",
         f"| idle daemon RSS | {results['idle_rss_ours_mib']:.1f} MiB | {results['idle_rss_docker_mib']:.1f} MiB | |",
         f"| daemon RSS with {args.detached} containers | {results['busy_rss_ours_mib']:.1f} MiB | {results['busy_rss_docker_mib']:.1f} MiB | |",
-        f"| per-container monitor RSS (conmon / containerd-shim) | {results['per_container_rss_ours_mib']:.2f} MiB | {results['per_container_rss_docker_mib']:.2f} MiB | |",
+        f"| per-container monitor RSS (conmon / containerd-shim) | {results['per_container_rss_ours_mib']:.2f} MiB | {results['per_container_rss_docker_mib']:.2f} MiB | {results['per_container_rss_ours_mib'] / results['per_container_rss_docker_mib']:.2f}× |",
+        f"| per-container monitor PSS | {results['per_container_pss_ours_mib']:.2f} MiB | {results['per_container_pss_docker_mib']:.2f} MiB | {results['per_container_pss_ours_mib'] / results['per_container_pss_docker_mib']:.2f}× |",
         "",
     ]
     text = "\n".join(lines)
