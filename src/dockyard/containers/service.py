@@ -1086,11 +1086,10 @@ def _now_s() -> float:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically. No fsync: these files are rewritten at every start."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

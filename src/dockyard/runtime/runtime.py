@@ -263,8 +263,13 @@ class Runtime:
 
     async def delete(self, cid: str, *, force: bool = False) -> None:
         """``runc delete``: drop runc's state and the container's cgroups. A missing container
-        is not an error; a running one needs ``force`` (else ``Conflict``)."""
+        is not an error; a running one needs ``force`` (else ``Conflict``).
+
+        runc keeps a container's state in ``<runc root>/<id>``; without it there is nothing
+        to delete, and not spawning runc saves ~10 ms on every ``--rm``."""
         _check_id(cid)
+        if not (self.runc_root / cid).exists():
+            return
         await self._runc.delete(cid, force=force)
 
     async def state(self, cid: str) -> dict[str, Any] | None:
