@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -311,6 +312,18 @@ def _read_body(sock: socket.socket, headers: Mapping[str, str], rest: bytes) -> 
         data += chunk
 
 
+def _peer_closed(conn: http.client.HTTPConnection) -> bool:
+    """True if an idle connection has become readable (EOF or junk): not reusable."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _iter_upload(source: BinaryIO | Iterable[bytes]) -> Iterable[bytes]:
     if hasattr(source, "read"):
         reader: BinaryIO = source  # type: ignore[assignment]
@@ -456,6 +469,10 @@ class Client:
         hdrs = self._headers(extra)
         with self._lock:
             for attempt in (0, 1):
+                if self._conn is not None and _peer_closed(self._conn):
+                    # The daemon closed the idle keep-alive connection: don't send into it.
+                    self._conn.close()
+                    self._conn = None
                 if self._conn is None:
                     self._conn = open_connection(self.endpoint, self.timeout)
                     self._conn_used = False
@@ -488,7 +505,7 @@ class Client:
                 self._conn_used = True
                 try:
                     self._raise_for(resp, url)
-                    data = resp.read() if method != "HEAD" else b""
+                    data = resp.read()
                 except (OSError, http.client.HTTPException) as exc:
                     conn.close()
                     self._conn = None
@@ -636,7 +653,9 @@ class Client:
         self, config: JSONDict, *, name: str | None = None, platform: str | None = None
     ) -> JSONDict:
         query: dict[str, QueryValue] = {"name": name or None, "platform": platform or None}
-        return dict(self.request("POST", "/containers/create", query=query, json_body=config).json())
+        return dict(
+            self.request("POST", "/containers/create", query=query, json_body=config).json()
+        )
 
     def container_inspect(self, name: str, *, size: bool = False) -> JSONDict:
         return dict(self.container_inspect_raw(name, size=size)[0])
@@ -846,7 +865,9 @@ class Client:
         self, name: str, *, force: bool = False, noprune: bool = False
     ) -> list[JSONDict]:
         query: dict[str, QueryValue] = {"force": force, "noprune": noprune}
-        return list(self.request("DELETE", f"/images/{_quote_path(name)}", query=query).json() or [])
+        return list(
+            self.request("DELETE", f"/images/{_quote_path(name)}", query=query).json() or []
+        )
 
     # -- other objects (for the generic inspect) -------------------------------------
 

@@ -214,6 +214,11 @@ class HijackedStream:
             pass
 
     def close(self) -> None:
+        """Close both ways; a ``recv`` blocked in another thread returns ``b""``."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:

@@ -1,0 +1,471 @@
+"""``run``/``create`` flags → the ``POST /containers/create`` body the docker CLI sends.
+
+Pure (the only I/O is reading ``--env-file``), so every flag is table-tested. Key order and
+Go's JSON habits are kept: struct fields in declaration order, ``omitempty`` fields only when
+set, map keys sorted, and every ``HostConfig`` key docker always sends. Bad values raise
+``InvalidArgument`` with docker's wording.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+__all__ = [
+    "CreateOptions",
+    "build_create_body",
+    "env_value",
+    "parse_bytes",
+    "parse_env_file",
+    "parse_ports",
+    "parse_restart",
+    "parse_ulimit",
+]
+
+
+@dataclass
+class CreateOptions:
+    """Everything ``run``/``create`` can put in a create body (docker's flag names)."""
+
+    image: str
+    command: Sequence[str] = ()
+    interactive: bool = False
+    tty: bool = False
+    detach: bool = False
+    auto_remove: bool = False
+    env: Sequence[str] = ()
+    env_files: Sequence[str] = ()
+    workdir: str = ""
+    user: str = ""
+    entrypoint: str | None = None
+    hostname: str = ""
+    labels: Sequence[str] = ()
+    network: str = "default"
+    restart: str = "no"
+    console_size: tuple[int, int] = (0, 0)
+    publish: Sequence[str] = ()
+    publish_all: bool = False
+    expose: Sequence[str] = ()
+    volumes: Sequence[str] = ()
+    privileged: bool = False
+    cap_add: Sequence[str] = ()
+    cap_drop: Sequence[str] = ()
+    memory: str = ""
+    cpus: str = ""
+    add_hosts: Sequence[str] = ()
+    tmpfs: Sequence[str] = ()
+    init: bool = False
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    read_only: bool = False
+    dns: Sequence[str] = ()
+    dns_search: Sequence[str] = ()
+    dns_options: Sequence[str] = ()
+    shm_size: str = ""
+    ulimits: Sequence[str] = ()
+    sysctls: Sequence[str] = ()
+    log_driver: str = ""
+    log_opts: Sequence[str] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_HOST_CONFIG_TEMPLATE: tuple[tuple[str, Any], ...] = (
+    ("Binds", None),
+    ("ContainerIDFile", ""),
+    ("LogConfig", {"Type": "", "Config": {}}),
+    ("NetworkMode", "default"),
+    ("PortBindings", {}),
+    ("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0}),
+    ("AutoRemove", False),
+    ("VolumeDriver", ""),
+    ("VolumesFrom", None),
+    ("ConsoleSize", [0, 0]),
+    ("CapAdd", None),
+    ("CapDrop", None),
+    ("CgroupnsMode", ""),
+    ("Dns", []),
+    ("DnsOptions", []),
+    ("DnsSearch", []),
+    ("ExtraHosts", None),
+    ("GroupAdd", None),
+    ("IpcMode", ""),
+    ("Cgroup", ""),
+    ("Links", None),
+    ("OomScoreAdj", 0),
+    ("PidMode", ""),
+    ("Privileged", False),
+    ("PublishAllPorts", False),
+    ("ReadonlyRootfs", False),
+    ("SecurityOpt", None),
+    ("Tmpfs", None),  # omitempty
+    ("UTSMode", ""),
+    ("UsernsMode", ""),
+    ("ShmSize", 0),
+    ("Sysctls", None),  # omitempty
+    ("Isolation", ""),
+    ("CpuShares", 0),
+    ("Memory", 0),
+    ("NanoCpus", 0),
+    ("CgroupParent", ""),
+    ("BlkioWeight", 0),
+    ("BlkioWeightDevice", []),
+    ("BlkioDeviceReadBps", []),
+    ("BlkioDeviceWriteBps", []),
+    ("BlkioDeviceReadIOps", []),
+    ("BlkioDeviceWriteIOps", []),
+    ("CpuPeriod", 0),
+    ("CpuQuota", 0),
+    ("CpuRealtimePeriod", 0),
+    ("CpuRealtimeRuntime", 0),
+    ("CpusetCpus", ""),
+    ("CpusetMems", ""),
+    ("Devices", []),
+    ("DeviceCgroupRules", None),
+    ("DeviceRequests", None),
+    ("MemoryReservation", 0),
+    ("MemorySwap", 0),
+    ("MemorySwappiness", -1),
+    ("OomKillDisable", False),
+    ("PidsLimit", 0),
+    ("Ulimits", []),
+    ("CpuCount", 0),
+    ("CpuPercent", 0),
+    ("IOMaximumIOps", 0),
+    ("IOMaximumBandwidth", 0),
+    ("MaskedPaths", None),
+    ("ReadonlyPaths", None),
+    ("Init", None),  # omitempty
+)
+_OMITEMPTY_HOST = frozenset(["Tmpfs", "Sysctls", "Init"])
+
+_EMPTY_ENDPOINT: tuple[tuple[str, Any], ...] = (
+    ("IPAMConfig", None),
+    ("Links", None),
+    ("Aliases", None),
+    ("MacAddress", ""),
+    ("DriverOpts", None),
+    ("GwPriority", 0),
+    ("NetworkID", ""),
+    ("EndpointID", ""),
+    ("Gateway", ""),
+    ("IPAddress", ""),
+    ("IPPrefixLen", 0),
+    ("IPv6Gateway", ""),
+    ("GlobalIPv6Address", ""),
+    ("GlobalIPv6PrefixLen", 0),
+    ("DNSNames", None),
+)
+
+_WHITESPACE = " \t"
+
+
+# --------------------------------------------------------------------------- env, labels
+
+
+def parse_env_file(path: str, lookup: Callable[[str], str | None] | None = None) -> list[str]:
+    """docker's env-file format: ``K=V`` lines (value verbatim), ``K`` passes the local value,
+    blank lines and ``#`` comments skipped."""
+    get = lookup if lookup is not None else os.environ.get
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise InvalidArgument(f"open {path}: {reason}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"env file {path} contains invalid utf8 bytes") from exc
+    text = text.removeprefix("\ufeff")
+    lines: list[str] = []
+    for line in text.splitlines():
+        line = line.lstrip(_WHITESPACE)
+        if not line or line.startswith("#"):
+            continue
+        variable, sep, value = line.partition("=")
+        variable = variable.lstrip(_WHITESPACE)
+        if any(c in variable for c in _WHITESPACE):
+            raise InvalidArgument(f"variable '{variable}' contains whitespaces")
+        if not variable:
+            raise InvalidArgument(f"no variable name on line '{line}'")
+        if sep:
+            lines.append(f"{variable}={value}")
+        else:
+            found = get(line)
+            if found is not None:
+                lines.append(f"{variable.strip()}={found}")
+    return lines
+
+
+def env_value(item: str) -> str:
+    """``-e K=V`` as is; ``-e K`` takes the local value when set (docker's ValidateEnv)."""
+    key, sep, _ = item.partition("=")
+    if not key:
+        raise InvalidArgument(f"invalid environment variable: {item}")
+    if sep:
+        return item
+    found = os.environ.get(key)
+    return f"{key}={found}" if found is not None else item
+
+
+def _kv_map(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return dict(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------- values
+
+
+def parse_restart(policy: str) -> dict[str, Any]:
+    """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]`` → a RestartPolicy."""
+    if not policy:
+        return {"Name": "", "MaximumRetryCount": 0}
+    name, sep, count = policy.partition(":")
+    if sep and not name:
+        raise InvalidArgument("invalid restart policy format: no policy provided before colon")
+    retries = 0
+    if count:
+        try:
+            retries = int(count)
+        except ValueError as exc:
+            raise InvalidArgument(
+                "invalid restart policy format: maximum retry count must be an integer"
+            ) from exc
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
+_BYTES_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
+_BYTE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_bytes(text: str) -> int:
+    """go-units ``RAMInBytes``: ``64m`` → 67108864 (binary units, case-insensitive)."""
+    m = _BYTES_RE.match(text.strip())
+    if not m:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()])
+
+
+def _parse_cpus(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise InvalidArgument(
+            f'invalid argument "{text}" for "--cpus" flag: failed to parse'
+        ) from exc
+    return round(value * 1e9)
+
+
+def parse_ulimit(text: str) -> dict[str, Any]:
+    """``nofile=100:200`` → ``{"Name": "nofile", "Hard": 200, "Soft": 100}``."""
+    name, sep, limits = text.partition("=")
+    if not sep or not name:
+        raise InvalidArgument(f"invalid ulimit argument: {text}")
+    soft_text, _, hard_text = limits.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid ulimit argument: {text}") from exc
+    if soft > hard:
+        raise InvalidArgument(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    return {"Name": name, "Hard": hard, "Soft": soft}
+
+
+def _cap(name: str) -> str:
+    upper = name.upper()
+    if upper == "ALL" or upper.startswith("CAP_"):
+        return upper
+    return "CAP_" + upper
+
+
+def _port_range(text: str, spec: str) -> list[int]:
+    start, sep, end = text.partition("-")
+    try:
+        first = int(start)
+        last = int(end) if sep else first
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid containerPort: {spec}") from exc
+    if not (0 < first <= last < 65536):
+        raise InvalidArgument(f"invalid range specified for container port: {spec}")
+    return list(range(first, last + 1))
+
+
+def parse_ports(
+    specs: Sequence[str], expose: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """``-p`` and ``--expose`` → (ExposedPorts, PortBindings), like ``nat.ParsePortSpecs``.
+
+    Forms: ``80``, ``8080:80``, ``127.0.0.1:8080:80``, ``127.0.0.1::80``, ``[::1]:80:80``,
+    ranges ``7000-7001:7000-7001``, and a ``/udp`` or ``/sctp`` suffix.
+    """
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        rest, _, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
+        proto = proto.lower() or "tcp"
+        if proto not in ("tcp", "udp", "sctp"):
+            raise InvalidArgument(f"invalid proto: {proto}")
+        host_ip = ""
+        if rest.startswith("["):
+            end = rest.find("]")
+            if end < 0:
+                raise InvalidArgument(f"invalid IP address: {spec}")
+            host_ip, rest = rest[1:end], rest[end + 2 :]
+            parts = rest.split(":")
+            host_port, container = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
+        else:
+            parts = rest.split(":")
+            if len(parts) == 1:
+                host_port, container = "", parts[0]
+            elif len(parts) == 2:
+                host_port, container = parts
+            elif len(parts) == 3:
+                host_ip, host_port, container = parts
+            else:
+                raise InvalidArgument(f"invalid port format: {spec}")
+        ports = _port_range(container, spec)
+        host_ports: list[str]
+        if host_port and "-" in host_port:
+            first_s, _, last_s = host_port.partition("-")
+            try:
+                first, last = int(first_s), int(last_s)
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid hostPort: {host_port}") from exc
+            if last - first + 1 == len(ports):
+                host_ports = [str(p) for p in range(first, last + 1)]
+            elif len(ports) == 1:
+                host_ports = [host_port]
+            else:
+                raise InvalidArgument(
+                    f"invalid ranges specified for container and host Ports: {container} and "
+                    f"{host_port}"
+                )
+        else:
+            if host_port and not host_port.isdigit():
+                raise InvalidArgument(f"invalid hostPort: {host_port}")
+            if host_port and len(ports) > 1:
+                raise InvalidArgument(
+                    f"invalid ranges specified for container and host Ports: {container} and "
+                    f"{host_port}"
+                )
+            host_ports = [host_port] * len(ports)
+        for port, hport in zip(ports, host_ports, strict=True):
+            key = f"{port}/{proto}"
+            exposed[key] = {}
+            bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": hport})
+    for spec in expose:
+        text, _, proto = spec.partition("/")
+        for port in _port_range(text, spec):
+            exposed[f"{port}/{proto or 'tcp'}"] = {}
+    return dict(sorted(exposed.items())), dict(sorted(bindings.items()))
+
+
+# --------------------------------------------------------------------------- body
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def build_create_body(opts: CreateOptions) -> dict[str, Any]:
+    """The create body the docker CLI would send for these flags (key order included)."""
+    env_list: list[str] = []
+    for path in opts.env_files:
+        env_list.extend(parse_env_file(path))
+    env_list.extend(env_value(e) for e in opts.env)
+    restart_policy = parse_restart(opts.restart)
+    if opts.auto_remove and restart_policy["Name"] not in ("", "no"):
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    exposed, bindings = parse_ports(opts.publish, opts.expose)
+    network = opts.network or "default"
+    attach_stdin = opts.interactive and not opts.detach
+
+    host: dict[str, Any] = {k: _copy(v) for k, v in _HOST_CONFIG_TEMPLATE}
+    host["Binds"] = list(opts.volumes) or None
+    if opts.log_driver or opts.log_opts:
+        host["LogConfig"] = {"Type": opts.log_driver, "Config": _kv_map(opts.log_opts)}
+    host["NetworkMode"] = network
+    host["PortBindings"] = bindings
+    host["RestartPolicy"] = restart_policy
+    host["AutoRemove"] = opts.auto_remove
+    host["ConsoleSize"] = [opts.console_size[0], opts.console_size[1]]
+    host["CapAdd"] = [_cap(c) for c in opts.cap_add] or None
+    host["CapDrop"] = [_cap(c) for c in opts.cap_drop] or None
+    host["Dns"] = list(opts.dns)
+    host["DnsOptions"] = list(opts.dns_options)
+    host["DnsSearch"] = list(opts.dns_search)
+    host["ExtraHosts"] = list(opts.add_hosts) or None
+    host["Privileged"] = opts.privileged
+    host["PublishAllPorts"] = opts.publish_all
+    host["ReadonlyRootfs"] = opts.read_only
+    if opts.tmpfs:
+        host["Tmpfs"] = dict(sorted(_tmpfs(t) for t in opts.tmpfs))
+    if opts.shm_size:
+        host["ShmSize"] = parse_bytes(opts.shm_size)
+    if opts.sysctls:
+        host["Sysctls"] = _kv_map(opts.sysctls)
+    if opts.memory:
+        host["Memory"] = parse_bytes(opts.memory)
+    if opts.cpus:
+        host["NanoCpus"] = _parse_cpus(opts.cpus)
+    host["Ulimits"] = [parse_ulimit(u) for u in opts.ulimits]
+    if opts.init:
+        host["Init"] = True
+    host.update(opts.extra)
+    host = {k: v for k, v in host.items() if not (k in _OMITEMPTY_HOST and v is None)}
+
+    endpoints: dict[str, Any] = {}
+    if network == "default":
+        endpoints["default"] = {k: _copy(v) for k, v in _EMPTY_ENDPOINT}
+    body: dict[str, Any] = {
+        "Hostname": opts.hostname,
+        "Domainname": "",
+        "User": opts.user,
+        "AttachStdin": attach_stdin,
+        "AttachStdout": not opts.detach,
+        "AttachStderr": not opts.detach,
+    }
+    if exposed:
+        body["ExposedPorts"] = exposed
+    body.update(
+        {
+            "Tty": opts.tty,
+            "OpenStdin": opts.interactive,
+            "StdinOnce": attach_stdin,
+            "Env": env_list or None,
+            "Cmd": list(opts.command) or None,
+            "Image": opts.image,
+            "Volumes": {},
+            "WorkingDir": opts.workdir,
+            "Entrypoint": None if opts.entrypoint is None else [opts.entrypoint],
+            "OnBuild": None,
+            "Labels": _kv_map(opts.labels),
+        }
+    )
+    if opts.stop_signal:
+        body["StopSignal"] = opts.stop_signal
+    if opts.stop_timeout is not None:
+        body["StopTimeout"] = opts.stop_timeout
+    body["HostConfig"] = host
+    body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
+    return body
+
+
+def _tmpfs(spec: str) -> tuple[str, str]:
+    path, _, options = spec.partition(":")
+    return path, options
