@@ -1,7 +1,7 @@
 """``dockyard``: the command line, a drop-in for the docker CLI's container and image verbs.
 
 Start-up time is part of every command's latency, so this module imports only click;
-command modules (and the client, which imports ``http.client``) load when a command runs.
+command modules (and the client, which speaks HTTP itself) load when a command runs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Typed Engine API client over a unix socket (stdlib ``http.client``; fast to import).
+"""Typed Engine API client over a unix socket (a small HTTP/1.1 of our own, fast to import).
 
 ``Client`` has one method per endpoint; ``streams`` holds the framing helpers
 (multiplexed frames, JSON progress, hijacked sockets); ``transport`` picks the daemon

@@ -19,7 +19,6 @@ The client behaves on the wire like the docker CLI (see ``docker-cli-wire.md``):
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import select
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
+from dockyard.client import http11
 from dockyard.errors import (
     Conflict,
     DockyardError,
@@ -182,7 +182,7 @@ class Response:
 class StreamResponse:
     """A 2xx response whose body is read incrementally from its own connection."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
+    def __init__(self, conn: http11.HTTPConnection, resp: http11.HTTPResponse) -> None:
         self._conn = conn
         self._resp = resp
         self.status = resp.status
@@ -196,13 +196,13 @@ class StreamResponse:
         """Some bytes (at most ``size``) as soon as they arrive; ``b""`` at the end."""
         try:
             return self._resp.read1(size)
-        except (http.client.IncompleteRead, ConnectionResetError) as exc:
+        except (http11.IncompleteRead, ConnectionResetError) as exc:
             raise ProtocolError(f"unexpected EOF reading the response: {exc}") from exc
 
     def read_all(self) -> bytes:
         try:
             return self._resp.read()
-        except (http.client.IncompleteRead, ConnectionResetError) as exc:
+        except (http11.IncompleteRead, ConnectionResetError) as exc:
             raise ProtocolError(f"unexpected EOF reading the response: {exc}") from exc
 
     def fileno(self) -> int:
@@ -312,7 +312,7 @@ def _read_body(sock: socket.socket, headers: Mapping[str, str], rest: bytes) -> 
         data += chunk
 
 
-def _peer_closed(conn: http.client.HTTPConnection) -> bool:
+def _peer_closed(conn: http11.HTTPConnection) -> bool:
     """True if an idle connection has become readable (EOF or junk): not reusable."""
     sock = conn.sock
     if sock is None:
@@ -356,7 +356,7 @@ class Client:
         env_version = os.environ.get("DOCKYARD_API_VERSION") or os.environ.get("DOCKER_API_VERSION")
         self._version: str | None = api_version or env_version or None
         self._ping: PingResult | None = None
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: http11.HTTPConnection | None = None
         self._conn_used = False
         self._lock = threading.Lock()
 
@@ -410,30 +410,30 @@ class Client:
 
     def _send(
         self,
-        conn: http.client.HTTPConnection,
+        conn: http11.HTTPConnection,
         method: str,
         url: str,
         body: bytes | Iterable[bytes] | None,
         headers: Mapping[str, str],
-    ) -> http.client.HTTPResponse:
+    ) -> http11.HTTPResponse:
         try:
             conn.request(method, url, body=body, headers=dict(headers))
             return conn.getresponse()
         except ConnectionFailed:
             raise
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http11.HTTPException) as exc:
             conn.close()
             raise ConnectionFailed(
                 f"error during connect to {self.endpoint.url}: {method} {url}: {exc}"
             ) from exc
 
-    def _raise_for(self, resp: http.client.HTTPResponse, url: str) -> None:
+    def _raise_for(self, resp: http11.HTTPResponse, url: str) -> None:
         status = resp.status
         if status < 400 and status != 304:
             return
         try:
             body = resp.read()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http11.HTTPException):
             body = b""
         message = _error_message(
             status, resp.reason, body, resp.getheader("Content-Type") or "", self._display_url(url)
@@ -484,7 +484,7 @@ class Client:
                     self._conn = None
                     raise
                 except (
-                    http.client.RemoteDisconnected,
+                    http11.RemoteDisconnected,
                     ConnectionResetError,
                     BrokenPipeError,
                 ) as exc:
@@ -496,7 +496,7 @@ class Client:
                     raise ConnectionFailed(
                         f"error during connect to {self.endpoint.url}: {method} {url}: {exc}"
                     ) from exc
-                except (OSError, http.client.HTTPException) as exc:
+                except (OSError, http11.HTTPException) as exc:
                     conn.close()
                     self._conn = None
                     raise ConnectionFailed(
@@ -506,7 +506,7 @@ class Client:
                 try:
                     self._raise_for(resp, url)
                     data = resp.read()
-                except (OSError, http.client.HTTPException) as exc:
+                except (OSError, http11.HTTPException) as exc:
                     conn.close()
                     self._conn = None
                     raise ProtocolError(f"error reading response: {exc}") from exc

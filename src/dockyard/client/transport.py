@@ -11,12 +11,12 @@ wording users know from Docker, so callers never see a raw ``OSError`` from conn
 from __future__ import annotations
 
 import errno
-import http.client
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dockyard.client import http11
 from dockyard.errors import InvalidArgument, Unavailable
 
 __all__ = [
@@ -136,8 +136,8 @@ def open_socket(endpoint: Endpoint, timeout: float | None = None) -> socket.sock
         raise _connect_error(endpoint, exc) from exc
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """``http.client`` over a unix socket (docker-py's ``unixconn`` idea, stdlib only)."""
+class UnixHTTPConnection(http11.HTTPConnection):
+    """HTTP/1.1 over a unix socket (docker-py's ``unixconn`` idea, stdlib only)."""
 
     def __init__(self, path: str, timeout: float | None = None) -> None:
         super().__init__(HTTP_HOST_HEADER, timeout=timeout)
@@ -147,7 +147,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = open_socket(Endpoint("unix", self.socket_path), self.timeout)
 
 
-class _TCPHTTPConnection(http.client.HTTPConnection):
+class _TCPHTTPConnection(http11.HTTPConnection):
     def __init__(self, endpoint: Endpoint, timeout: float | None = None) -> None:
         super().__init__(endpoint.address, endpoint.port, timeout=timeout)
         self.endpoint = endpoint
@@ -156,7 +156,7 @@ class _TCPHTTPConnection(http.client.HTTPConnection):
         self.sock = open_socket(self.endpoint, self.timeout)
 
 
-def open_connection(endpoint: Endpoint, timeout: float | None = None) -> http.client.HTTPConnection:
+def open_connection(endpoint: Endpoint, timeout: float | None = None) -> http11.HTTPConnection:
     """A not-yet-connected HTTP/1.1 connection (it connects on the first request)."""
     if endpoint.scheme == "unix":
         return UnixHTTPConnection(endpoint.address, timeout)
