@@ -52,7 +52,10 @@ class Reference:
     def familiar_name(self) -> str:
         """Repository as Docker shows it: ``busybox``, ``user/app``, ``host:5000/app``."""
         if self.domain == DEFAULT_DOMAIN:
-            if self.path.startswith(_OFFICIAL_PREFIX) and "/" not in self.path[len(_OFFICIAL_PREFIX) :]:
+            if (
+                self.path.startswith(_OFFICIAL_PREFIX)
+                and "/" not in self.path[len(_OFFICIAL_PREFIX) :]
+            ):
                 return self.path[len(_OFFICIAL_PREFIX) :]
             return self.path
         return self.name
@@ -131,6 +134,8 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
                 )
             raise InvalidArgument("invalid reference format")
     if len(path) > 255:
-        raise InvalidArgument("invalid reference format: repository name must not be more than 255 characters")
+        raise InvalidArgument(
+            "invalid reference format: repository name must not be more than 255 characters"
+        )
     ref = Reference(domain, path, tag, digest)
     return ref.with_default_tag() if default_tag else ref

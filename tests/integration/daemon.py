@@ -41,8 +41,9 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 class TestDaemon:
     __test__ = False
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, config: dict[str, Any] | None = None) -> None:
         token = secrets.token_hex(4)
+        self.config = config
         self.base = base
         self.data_root = base / "root"
         self.exec_root = Path(f"/run/dyt-{token}")
@@ -108,8 +109,8 @@ class TestDaemon:
 
     def _config_file(self) -> Path:
         path = self.base / "daemon.json"
-        if not path.exists():
-            path.write_text(json.dumps({}))
+        if self.config is not None or not path.exists():
+            path.write_text(json.dumps(self.config or {}))
         return path
 
     def kill9(self) -> None:

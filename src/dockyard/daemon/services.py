@@ -9,6 +9,7 @@ from pathlib import Path
 from dockyard.containers.service import ContainerService
 from dockyard.content import ContentStore
 from dockyard.daemon.config import DaemonConfig
+from dockyard.distribution import BlobMetadata, EndpointConfig, Registries
 from dockyard.images import ImageService
 from dockyard.runtime import Runtime
 from dockyard.snapshots import OverlaySnapshotter
@@ -26,6 +27,7 @@ class Services:
     images: ImageService
     runtime: Runtime
     containers: ContainerService
+    registries: Registries
     started_at: float = field(default_factory=time.time)
     daemon_id: str = ""
 
@@ -67,6 +69,12 @@ def build_services(config: DaemonConfig) -> Services:
         cgroup_parent=config.cgroup_parent,
     )
     snapshots.cleanup()
+    registries = Registries(
+        images,
+        content,
+        BlobMetadata(db),
+        endpoints=EndpointConfig(config.registry_mirrors, config.insecure_registries),
+    )
     return Services(
         config=config,
         db=db,
@@ -75,5 +83,6 @@ def build_services(config: DaemonConfig) -> Services:
         images=images,
         runtime=runtime,
         containers=containers,
+        registries=registries,
         daemon_id=_daemon_id(root),
     )

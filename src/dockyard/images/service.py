@@ -70,7 +70,7 @@ from dockyard.reference import Reference, parse
 from dockyard.snapshots.overlay import EXTRACT_PREFIX, Kind, OverlaySnapshotter
 from dockyard.store.db import Database
 
-__all__ = ["Image", "ImageService", "Progress"]
+__all__ = ["Image", "ImageService", "Progress", "PullRecord", "PulledLayer"]
 
 Progress = Callable[[dict[str, Any]], None]
 Users = Callable[[str], list[str]]
@@ -164,6 +164,47 @@ class _Undo:
     blobs: set[str]
     tmp_keys: list[str]
     committed: list[str]
+
+
+class _CallbackReader(io.RawIOBase):
+    """Counts bytes read from ``inner`` and hands ``(current, total)`` to ``report``."""
+
+    def __init__(self, inner: BinaryIO, total: int, report: Callable[[int, int], None]) -> None:
+        self._inner = inner
+        self._total = total
+        self._report = report
+        self._current = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self._current += n
+            self._report(self._current, self._total)
+        return n
+
+
+@dataclass(frozen=True)
+class PulledLayer:
+    """One layer of a pulled image, bottom first: its chain ID, its blob (in content), and
+    the ``extract-…`` snapshot ``unpack_blob`` made for it (None: the chain was unpacked)."""
+
+    chain: str
+    blob: str
+    extracted: str | None = None
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """What ``record_pulled`` did: the image ID, and whether the first name given now points
+    at a different image than before (Docker's "Downloaded newer image" vs "up to date")."""
+
+    image_id: str
+    updated: bool
 
 
 class ImageService:
@@ -910,6 +951,195 @@ class ImageService:
         if found is None:
             raise NotFound(f"No such image: {ref.familiar()}")
         yield found, (ref if ref.digest is None else None)
+
+    # -- pull and push (the registry client builds on these) -------------------------------
+
+    def has_image(self, image_id: str) -> bool:
+        """True when an image with this ID (``sha256:<config digest>``) is recorded."""
+        return self._get_row(image_id) is not None
+
+    def layer_unpacked(self, chain: str) -> bool:
+        """True when the layer stack ``chain`` is unpacked (a committed snapshot)."""
+        info = self._snapshots.stat(chain)
+        return info is not None and info.kind is Kind.COMMITTED
+
+    def unpack_blob(
+        self,
+        blob: str,
+        diff_id: str,
+        chain: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> str:
+        """Unpack layer blob ``blob`` (in content) into a new ``extract-…`` snapshot without
+        parent and check its diff ID; return the snapshot key for ``record_pulled``.
+
+        Layers unpack independently (several at once); ``record_pulled`` gives each its
+        parent when it commits them bottom up. ``progress(current, total)`` counts blob
+        bytes read. ``InvalidArgument`` for a corrupt layer or a diff ID that is not
+        ``diff_id``; ``NotFound`` for a missing blob. Nothing is left behind on failure.
+        """
+        key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex[:12]}-{digest_hex(chain)[:12]}"
+        self._snapshots.prepare(key, None)
+        try:
+            total = self._content.size(blob)
+            with self._content.open(blob) as f:
+                src: BinaryIO = f
+                if progress is not None:
+                    src = io.BufferedReader(_CallbackReader(f, total, progress), _CHUNK)
+                got = apply_layer(src, self._snapshots.upper_dir(key)).diff_id
+            if got != diff_id:
+                raise InvalidArgument(
+                    f'invalid diffID for layer {short_id(blob)}: expected "{diff_id}", got "{got}"'
+                )
+        except BaseException:
+            with contextlib.suppress(NotFound, Conflict):
+                self._snapshots.remove(key)
+            raise
+        return key
+
+    def verify_blob(self, blob: str, diff_id: str) -> None:
+        """Check that layer blob ``blob`` uncompresses to ``diff_id`` (when its chain is
+        unpacked already and only the blob was fetched). ``InvalidArgument`` otherwise."""
+        with self._content.open(blob) as f, open_decompressed(f) as plain:
+            got = _hash_stream(plain)
+        if got != diff_id:
+            raise InvalidArgument(
+                f'invalid diffID for layer {short_id(blob)}: expected "{diff_id}", got "{got}"'
+            )
+
+    def record_pulled(
+        self,
+        config: bytes,
+        manifest: bytes,
+        layers: builtins.list[PulledLayer],
+        names: builtins.list[Reference],
+    ) -> PullRecord:
+        """Make a pulled image visible: commit its ``extract-…`` snapshots bottom up (each on
+        the layer below), store config and manifest, then record the image (ID = config
+        digest) and ``names`` (tags, and ``repo@sha256:…`` digests for RepoDigests) in one
+        transaction.
+
+        When the image is recorded already only the names are set. ``Conflict`` when a layer
+        went away meanwhile (a concurrent delete); on any failure what this call made is
+        taken back and the extract snapshots are removed.
+        """
+        image_id = sha256_digest(config)
+        undo = _Undo(set(), [], [])
+        try:
+            parent: str | None = None
+            for layer in layers:
+                if layer.extracted is not None:
+                    try:
+                        self._snapshots.commit(layer.chain, layer.extracted, parent=parent)
+                        undo.committed.append(layer.chain)
+                    except Conflict:  # a concurrent pull committed the same layer first
+                        self._snapshots.remove(layer.extracted)
+                parent = layer.chain
+            exists = self.has_image(image_id)
+            size = 0
+            manifest_text = manifest.decode()
+            config_text = config.decode()
+            parsed = validate_config(json.loads(config_text))
+            chains = chain_ids(diff_ids(parsed))
+            if not exists:
+                for data in (config, manifest):
+                    digest = sha256_digest(data)
+                    if not self._content.has(digest):
+                        self._content.write_blob(data)
+                        undo.blobs.add(digest)
+                for chain in chains:
+                    info = self._snapshots.stat(chain)
+                    size += info.size if info is not None else 0
+            with self._db.transaction() as conn:
+                row = conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone()
+                if row is None:
+                    for chain in chains:
+                        found = conn.execute(
+                            "SELECT kind FROM snapshots WHERE key = ?", (chain,)
+                        ).fetchone()
+                        if found is None or found[0] != Kind.COMMITTED.value:
+                            raise Conflict(
+                                f"layer {chain} was removed while the image was pulled; pull again"
+                            )
+                    for layer in layers:
+                        if not self._content.has(layer.blob):
+                            raise Conflict(
+                                f"blob {layer.blob} was removed while the image was pulled;"
+                                " pull again"
+                            )
+                    conn.execute(
+                        "INSERT INTO images (id, config, manifest, created, size)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (image_id, config_text, manifest_text, created_unix(parsed), size),
+                    )
+                changed = self._set_names(conn, image_id, names)
+        except BaseException:
+            for layer in layers:
+                if layer.extracted is not None and layer.chain not in undo.committed:
+                    with contextlib.suppress(NotFound, Conflict):
+                        self._snapshots.remove(layer.extracted)
+            self._rollback(undo)
+            raise
+        return PullRecord(image_id, bool(changed and changed[0]))
+
+    @staticmethod
+    def _set_names(
+        conn: sqlite3.Connection, image_id: str, names: builtins.list[Reference]
+    ) -> builtins.list[bool]:
+        """Point each name at ``image_id``; for each, whether it pointed elsewhere before."""
+        changed: builtins.list[bool] = []
+        for ref in names:
+            if ref.digest is not None:
+                table, key = "digests", str(Reference(ref.domain, ref.path, None, ref.digest))
+            else:
+                table, key = "tags", str(ref.with_default_tag())
+            previous = conn.execute(
+                f"SELECT image_id FROM {table} WHERE ref = ?", (key,)
+            ).fetchone()
+            conn.execute(
+                f"INSERT OR REPLACE INTO {table} (ref, image_id) VALUES (?, ?)", (key, image_id)
+            )
+            changed.append(previous is None or previous[0] != image_id)
+        return changed
+
+    def discard_pulled(self, blobs: Iterable[str], extracted: Iterable[str]) -> None:
+        """Take back what a failed pull made: its ``extract-…`` snapshots, and the blobs it
+        fetched that no recorded image uses."""
+        for key in extracted:
+            with contextlib.suppress(NotFound, Conflict):
+                self._snapshots.remove(key)
+        wanted = set(blobs)
+        if wanted:
+            self._release_blobs(wanted)
+
+    def push_source(self, ref: Reference) -> tuple[str, bytes, bytes] | None:
+        """For ``repo:tag``: (image ID, config bytes, manifest bytes) as stored, or None."""
+        image_id = self._lookup_ref(ref)
+        if image_id is None:
+            return None
+        row = self._get_row(image_id)
+        if row is None:
+            return None
+        return row.id, row.config_raw, row.manifest
+
+    def repository_tags(self, name: str) -> builtins.list[Reference]:
+        """Every tag of repository ``name`` (``domain/path``), sorted."""
+        prefix = name + ":"
+        rows = self._db.query(
+            "SELECT ref FROM tags WHERE substr(ref, 1, ?) = ? ORDER BY ref",
+            (len(prefix), prefix),
+        )
+        return [parse(r[0], default_tag=False) for r in rows]
+
+    def add_repo_digest(self, image_id: str, ref: Reference) -> None:
+        """Record ``repo@sha256:…`` (a pushed manifest) as a RepoDigest of ``image_id``."""
+        if ref.digest is None:
+            raise InvalidArgument("a repo digest needs a digest")
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+                raise NotFound(f"No such image: {image_id}")
+            self._set_names(conn, image_id, [ref])
 
 
 # -- helpers -----------------------------------------------------------------------------------

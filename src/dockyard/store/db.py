@@ -8,6 +8,8 @@ Schema (version = number of applied migrations, kept in ``PRAGMA user_version``)
     digests     ref (normalised ``domain/path@sha256:…``) PK → image_id   (RepoDigests)
     snapshots   key PK, parent key, kind ('committed'|'active'|'view'), num (dir name), size, created
     containers  id PK, name UNIQUE, image_id, record JSON (the container's whole state), created
+    blob_sources      (digest, registry, repository) PK, seen: where a blob lives remotely
+    compressed_blobs  digest (uncompressed layer blob) PK → compressed digest, media_type, size
 
 Callers hold a ``Database`` and use ``transaction()`` for every write; reads may use ``query``.
 """
@@ -62,6 +64,23 @@ MIGRATIONS: list[str] = [
     # 4: images.last_tag_time (RFC 3339; '' = never tagged here): inspect's Metadata.LastTagTime
     """
     ALTER TABLE images ADD COLUMN last_tag_time TEXT NOT NULL DEFAULT ''
+    """,
+    # 5: distribution: the repositories a blob was pulled from or pushed to (cross-repository
+    # mounts), and the gzip blob pushed for an uncompressed layer blob (stable push digests)
+    """
+    CREATE TABLE blob_sources (
+        digest TEXT NOT NULL,
+        registry TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        seen INTEGER NOT NULL,
+        PRIMARY KEY (digest, registry, repository)
+    );
+    CREATE TABLE compressed_blobs (
+        digest TEXT PRIMARY KEY,
+        compressed TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL
+    );
     """,
 ]
 

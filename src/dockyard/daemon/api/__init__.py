@@ -4,13 +4,14 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from dockyard.daemon.api import containers, exec, images, system
+from dockyard.daemon.api import containers, distribution, exec, images, system
 
 ROUTES: list[Callable[[web.Application], None]] = [
     system.add_routes,
     images.add_routes,
     containers.add_routes,
     exec.add_routes,
+    distribution.add_routes,
 ]
 
 __all__ = ["ROUTES"]

@@ -167,28 +167,10 @@ async def delete_image(request: web.Request) -> web.Response:
     return json_response(items)
 
 
-async def create_image(request: web.Request) -> web.Response:
-    """``docker pull`` and ``docker import`` — not in this daemon yet; a clear error, not a crash."""
-    if request.query.get("fromSrc"):
-        raise errors.InvalidArgument("importing images is not supported by this daemon yet")
-    image = request.query.get("fromImage", "")
-    tag = request.query.get("tag", "")
-    ref = (
-        f"{image}:{tag}"
-        if tag and not tag.startswith("sha256:")
-        else (f"{image}@{tag}" if tag else image)
-    )
-    raise errors.NotFound(
-        f"pull access denied for {ref}, repository does not exist or may require 'docker login': "
-        "pulling from registries is not supported by this daemon yet"
-    )
-
-
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/images/json", list_images)
     r.add_post("/images/load", load_images)
-    r.add_post("/images/create", create_image)
     r.add_get("/images/get", save_images)
     r.add_get("/images/{name:.+}/json", inspect_image)
     r.add_get("/images/{name:.+}/get", save_image)
