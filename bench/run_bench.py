@@ -227,8 +227,12 @@ def main() -> int:
         results["per_container_rss_docker_mib"] = (
             sum(_rss_kib(p) for p in shims) / max(len(shims), 1) / 1024
         )
-        results["per_container_pss_ours_mib"] = sum(_pss_kib(p) for p in conmons) / max(len(conmons), 1) / 1024
-        results["per_container_pss_docker_mib"] = sum(_pss_kib(p) for p in shims) / max(len(shims), 1) / 1024
+        results["per_container_pss_ours_mib"] = (
+            sum(_pss_kib(p) for p in conmons) / max(len(conmons), 1) / 1024
+        )
+        results["per_container_pss_docker_mib"] = (
+            sum(_pss_kib(p) for p in shims) / max(len(shims), 1) / 1024
+        )
         results["busy_rss_ours_mib"] = ours.rss_kib() / 1024
         results["busy_rss_docker_mib"] = docker.rss_kib() / 1024
         for e in (ours, docker):

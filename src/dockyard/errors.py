@@ -67,5 +67,5 @@ class Unavailable(DockyardError):
     pass
 
 
-class SystemError(DockyardError):  # noqa: A001 - the name mirrors errdefs.System
+class SystemError(DockyardError):
     pass
