@@ -140,6 +140,18 @@ def _unmount_under(root: Path) -> None:
         sh(["umount", "-l", m])
 
 
+def _remove_cgroups(parent: str) -> None:
+    """Our cgroup parent in every hierarchy, deepest first (runc leaves empty parents)."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / parent
+        if top.is_dir():
+            for d in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            with contextlib.suppress(OSError):
+                top.rmdir()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
@@ -248,6 +260,7 @@ def main() -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
+        _remove_cgroups("dybench")
         shutil.rmtree("/run/dybench", ignore_errors=True)
         shutil.rmtree("/run/dkbench", ignore_errors=True)
     ratio_run = results["run_rm_ours_s"] / results["run_rm_docker_s"]
