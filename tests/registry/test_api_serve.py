@@ -366,3 +366,29 @@ def test_address_in_use_exits_1(served: Proc, tmp_path: Path) -> None:
         timeout=30,
     )
     assert r.returncode == 1 and b"cannot serve" in r.stderr
+
+
+def test_bad_auth_section_exits_2_without_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yml"
+    config.write_text("storage:\n  inmemory: {}\nauth:\n  htpasswd: {realm: x}\n")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dockyard.registry.main",
+            "serve",
+            "--config",
+            str(config),
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    assert "auth.htpasswd.path is required" in r.stderr
+    assert "Traceback" not in r.stderr

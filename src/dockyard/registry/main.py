@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return _garbage_collect(cfg, args.dry_run)
     try:
         asyncio.run(_serve(cfg))
+    except DockyardError as exc:
+        print(f"dockyard-registry: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ssl.SSLError, ValueError) as exc:
         log.error("cannot serve: %s", exc)
         return 1
