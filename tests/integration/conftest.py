@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,8 +19,9 @@ def _base_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="dy-", dir="/var/tmp"))
 
 
-@pytest.fixture(scope="session")
-def daemon() -> Iterator[TestDaemon]:
+@contextlib.contextmanager
+def running_daemon() -> Iterator[TestDaemon]:
+    """A started daemon with busybox loaded; everything it made is removed afterwards."""
     images = build_test_images()
     base = _base_dir()
     d = TestDaemon(base)
@@ -30,17 +32,15 @@ def daemon() -> Iterator[TestDaemon]:
     finally:
         d.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def daemon() -> Iterator[TestDaemon]:
+    with running_daemon() as d:
+        yield d
 
 
 @pytest.fixture
 def fresh_daemon() -> Iterator[TestDaemon]:
-    images = build_test_images()
-    base = _base_dir()
-    d = TestDaemon(base)
-    try:
-        d.start()
-        d.load(images / "busybox_latest.tar")
+    with running_daemon() as d:
         yield d
-    finally:
-        d.close()
-        shutil.rmtree(base, ignore_errors=True)
