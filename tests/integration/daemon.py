@@ -53,6 +53,9 @@ class TestDaemon:
         self.docker_config.mkdir(parents=True, exist_ok=True)
         self.log_file = base / "dockyardd.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Every test daemon has its own bridge and subnet (never dockyard0, never 172.17/16).
+        self.bridge = f"dyt{token}"
+        self.bip = _free_test_bip()
 
     @property
     def host(self) -> str:
@@ -110,7 +113,9 @@ class TestDaemon:
     def _config_file(self) -> Path:
         path = self.base / "daemon.json"
         if self.config is not None or not path.exists():
-            path.write_text(json.dumps(self.config or {}))
+            config = {"bridge": self.bridge, "bip": self.bip, **(self.config or {})}
+            self.bridge, self.bip = config["bridge"], config["bip"]
+            path.write_text(json.dumps(config))
         return path
 
     def kill9(self) -> None:
@@ -142,6 +147,7 @@ class TestDaemon:
         _unmount_under(self.data_root)
         _unmount_under(self.exec_root)
         _remove_cgroups(self.cgroup_parent)
+        _remove_network_leftovers(self.bridge)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.data_root, ignore_errors=True)
 
@@ -259,3 +265,47 @@ def _remove_cgroups(parent: str) -> None:
                         child.rmdir()
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+
+def _free_test_bip() -> str:
+    """A 10.213.N.1/24 no interface of this host uses yet."""
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, timeout=10)
+    for _ in range(64):
+        n = secrets.randbelow(250) + 2
+        if f" 10.213.{n}." not in out.stdout:
+            return f"10.213.{n}.1/24"
+    raise RuntimeError("no free test subnet in 10.213.0.0/16")
+
+
+def _remove_network_leftovers(bridge: str) -> None:
+    """Safety net after a failed test: this daemon's bridges and iptables chains only."""
+    prefix = bridge[:7]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=10)
+    for line in links.stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name == bridge or name.startswith(prefix + "-"):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=10)
+    tag = bridge if len(bridge) <= 12 else None
+    if tag is None:
+        return
+    chain = f"DOCKYARD-{tag}"
+    for table, chains in (("nat", [chain, chain + "-POST"]), ("filter", [chain + "-FWD"])):
+        rules = subprocess.run(
+            ["iptables", "-w", "5", "-t", table, "-S"], capture_output=True, text=True, timeout=20
+        )
+        for line in rules.stdout.splitlines():
+            words = line.split()
+            jumps = words[:1] == ["-A"] and "-j" in words
+            if jumps and words[words.index("-j") + 1] in chains and words[1] not in chains:
+                subprocess.run(
+                    ["iptables", "-w", "5", "-t", table, "-D", *words[1:]],
+                    capture_output=True,
+                    timeout=20,
+                )
+        for c in chains:
+            subprocess.run(
+                ["iptables", "-w", "5", "-t", table, "-F", c], capture_output=True, timeout=20
+            )
+            subprocess.run(
+                ["iptables", "-w", "5", "-t", table, "-X", c], capture_output=True, timeout=20
+            )

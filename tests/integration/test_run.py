@@ -93,10 +93,11 @@ def test_network_none_has_only_loopback(run) -> None:  # type: ignore[no-untyped
     assert names == ["lo"]
 
 
-def test_default_network_is_private_loopback(run) -> None:  # type: ignore[no-untyped-def]
+def test_default_network_is_the_bridge(run) -> None:  # type: ignore[no-untyped-def]
+    # Issue 5: the default network is the daemon's bridge (loopback + one veth).
     r = run("run", "--rm", "busybox", "cat", "/proc/net/dev")
     names = [line.split(":")[0].strip() for line in r.stdout.splitlines()[2:]]
-    assert names == ["lo"]
+    assert sorted(names) == ["eth0", "lo"]
 
 
 def test_network_host_sees_host_interfaces(run) -> None:  # type: ignore[no-untyped-def]

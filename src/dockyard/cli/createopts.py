@@ -46,6 +46,8 @@ class CreateOptions:
     hostname: str = ""
     labels: Sequence[str] = ()
     network: str = "default"
+    network_aliases: Sequence[str] = ()
+    ip: str = ""
     restart: str = "no"
     console_size: tuple[int, int] = (0, 0)
     publish: Sequence[str] = ()
@@ -432,6 +434,13 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
     endpoints: dict[str, Any] = {}
     if network == "default":
         endpoints["default"] = {k: _copy(v) for k, v in _EMPTY_ENDPOINT}
+    elif opts.network_aliases or opts.ip:
+        endpoint = {k: _copy(v) for k, v in _EMPTY_ENDPOINT}
+        if opts.network_aliases:
+            endpoint["Aliases"] = list(opts.network_aliases)
+        if opts.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
+        endpoints[network] = endpoint
     body: dict[str, Any] = {
         "Hostname": opts.hostname,
         "Domainname": "",

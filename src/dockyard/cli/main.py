@@ -27,6 +27,10 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "ps": ("containers:ps", "List containers"),
     "pull": ("images:pull", "Download an image from a registry"),
     "images": ("images:images", "List images"),
+    "build": ("build:build", "Build an image from a Dockerfile"),
+    "commit": ("build:commit", "Create a new image from a container's changes"),
+    "export": ("build:export", "Export a container's filesystem as a tar archive"),
+    "history": ("build:history", "Show the history of an image"),
     "info": ("system:info", "Display system-wide information"),
     "version": ("system:version", "Show the Dockyard version information"),
     "attach": (
@@ -55,6 +59,8 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "container": ("main:container_group", "Manage containers"),
     "image": ("main:image_group", "Manage images"),
     "system": ("main:system_group", "Manage Dockyard"),
+    "network": ("main:network_group", "Manage networks"),
+    "port": ("networks:port", "List port mappings or a specific mapping for the container"),
 }
 
 CONTAINER_COMMANDS: dict[str, tuple[str, str]] = {
@@ -82,6 +88,8 @@ CONTAINER_COMMANDS: dict[str, tuple[str, str]] = {
 
 IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("system:image_inspect", "Display detailed information on one or more images"),
+    "build": TOP_COMMANDS["build"],
+    "history": TOP_COMMANDS["history"],
     "load": TOP_COMMANDS["load"],
     "ls": ("images:images", "List images"),
     "list": ("images:images", "List images"),
@@ -94,6 +102,18 @@ IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
 
 SYSTEM_COMMANDS: dict[str, tuple[str, str]] = {
     "info": TOP_COMMANDS["info"],
+}
+
+NETWORK_COMMANDS: dict[str, tuple[str, str]] = {
+    "connect": ("networks:connect", "Connect a container to a network"),
+    "create": ("networks:create", "Create a network"),
+    "disconnect": ("networks:disconnect", "Disconnect a container from a network"),
+    "inspect": ("networks:inspect", "Display detailed information on one or more networks"),
+    "ls": ("networks:ls", "List networks"),
+    "list": ("networks:ls", "List networks"),
+    "prune": ("networks:prune", "Remove all unused networks"),
+    "rm": ("networks:rm", "Remove one or more networks"),
+    "remove": ("networks:rm", "Remove one or more networks"),
 }
 
 _HIDDEN_ALIASES = {"list", "remove"}
@@ -193,6 +213,7 @@ def _group(name: str, lazy: dict[str, tuple[str, str]], help_text: str) -> click
 container_group = _group("container", CONTAINER_COMMANDS, "Manage containers")
 image_group = _group("image", IMAGE_COMMANDS, "Manage images")
 system_group = _group("system", SYSTEM_COMMANDS, "Manage Dockyard")
+network_group = _group("network", NETWORK_COMMANDS, "Manage networks")
 
 
 def _usage_of(ctx: click.Context | None) -> str:

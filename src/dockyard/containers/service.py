@@ -26,6 +26,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.containers.config import merge_config, validate_host_config
 from dockyard.containers.names import generate_name, validate_name
+from dockyard.containers.networking import NetSetupLike, NetworkManager
 from dockyard.containers.ocispec import SpecOptions, build_runtime_spec
 from dockyard.containers.record import ContainerRecord, ContainerState
 from dockyard.containers.securejoin import mkdir_in_root
@@ -117,6 +118,7 @@ class ContainerService:
         root: Path,
         cgroup_parent: str = "/dockyard",
         runtime_name: str = "runc",
+        networks: NetworkManager | None = None,
     ) -> None:
         self._db = db
         self._images = images
@@ -131,6 +133,8 @@ class ContainerService:
         self._execs: dict[str, ExecRecord] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._removing: set[str] = set()
+        self._net = networks
+        self._netinfo: dict[str, NetSetupLike] = {}
         root.mkdir(parents=True, exist_ok=True)
         for row in db.query("SELECT record FROM containers"):
             record = ContainerRecord.from_json(row["record"])
@@ -234,9 +238,13 @@ class ContainerService:
         bundle = self.bundle(record)
         bundle.mkdir(parents=True)
         try:
+            if self._net is not None:
+                self._net.on_create(cid, name, host_config, body.get("NetworkingConfig"))
             self._snapshots.prepare(cid, self._images.rootfs_parent(image))
             self._save(record)
         except BaseException:
+            if self._net is not None:
+                self._net.on_remove(cid)
             with contextlib.suppress(errors.DockyardError):
                 self._snapshots.remove(cid)
             shutil.rmtree(bundle, ignore_errors=True)
@@ -274,6 +282,8 @@ class ContainerService:
             if not other.state.running:
                 raise errors.Conflict(f"cannot join network of a non running container: {other.id}")
             return f"netns:/proc/{other.state.pid}/ns/net"
+        if self._net is not None:
+            return "private"  # a named network: the network service resolves it at start
         raise errors.NotFound(f"network {mode} not found")
 
     def _write_etc_files(self, record: ContainerRecord, network_mode: str) -> list[dict[str, Any]]:
@@ -282,7 +292,11 @@ class ContainerService:
         if network_mode == "host":
             hostname = os.uname().nodename
         hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        if network_mode != "host":
+        net = self._netinfo.get(record.id)
+        if net is not None and net.hosts:
+            for addr, _ in net.hosts:
+                hosts += f"{addr}\t{hostname}\n"
+        elif network_mode != "host":
             hosts += f"127.0.1.1\t{hostname}\n"
         for extra in record.host_config.get("ExtraHosts") or []:
             host, _, addr = extra.partition(":")
@@ -292,7 +306,10 @@ class ContainerService:
                 hosts = Path("/etc/hosts").read_text()
             except OSError:
                 pass
-        resolv = _resolv_conf(record.host_config, network_mode)
+        if net is not None and net.nameservers:
+            resolv = _resolv_conf({**record.host_config, "Dns": net.nameservers}, network_mode)
+        else:
+            resolv = _resolv_conf(record.host_config, network_mode)
         files = {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv}
         mounts = []
         for fname, content in files.items():
@@ -310,7 +327,28 @@ class ContainerService:
         return mounts
 
     async def _start_locked(self, record: ContainerRecord) -> None:
+        try:
+            await self._start_container(record)
+        except BaseException:
+            if self._net is not None:
+                await self._net.teardown(record.id)
+            raise
+        finally:
+            self._netinfo.pop(record.id, None)
+
+    async def _start_container(self, record: ContainerRecord) -> None:
         network_mode = self._network_mode(record)
+        if self._net is not None and network_mode == "private":
+            try:
+                net = await self._net.setup(
+                    record.id, record.name, record.config, record.host_config
+                )
+            except errors.DockyardError as exc:
+                self._fail_start(record, self.bundle(record) / "rootfs", exc.message)
+                raise
+            if net is not None:
+                self._netinfo[record.id] = net
+                network_mode = f"netns:{net.netns}"
         bundle = self.bundle(record)
         rootfs = bundle / "rootfs"
         rootfs.mkdir(exist_ok=True)
@@ -465,6 +503,8 @@ class ContainerService:
             await self._runtime.delete(cid, force=True)
             with contextlib.suppress(OSError, errors.DockyardError):
                 unmount(self.bundle(record) / "rootfs")
+            if self._net is not None:
+                await self._net.teardown(cid)
             oom = (self.bundle(record) / "oom").exists()
             record.state = ContainerState(
                 status="exited",
@@ -573,14 +613,22 @@ class ContainerService:
             return
         except TimeoutError:
             pass
+        await self._kill_and_wait(
+            record,
+            exited,
+            f"cannot stop container: {record.id}: tried to kill container, but did not receive an exit event",
+        )
+
+    async def _kill_and_wait(
+        self, record: ContainerRecord, exited: asyncio.Future[int], failure: str
+    ) -> None:
+        """SIGKILL every process of the container and wait for conmon to report the exit."""
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
         try:
             await asyncio.wait_for(exited, 30)
         except TimeoutError:
-            raise errors.SystemError(
-                f"cannot stop container: {record.id}: tried to kill container, but did not receive an exit event"
-            ) from None
+            raise errors.SystemError(failure) from None
 
     def _exit_future(self, cid: str) -> asyncio.Future[int]:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -626,15 +674,11 @@ class ContainerService:
                     "attempting removal or force remove"
                 )
             record.stopped_by_user = True
-            exited = self._exit_future(record.id)
-            with contextlib.suppress(errors.DockyardError):
-                await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
-            try:
-                await asyncio.wait_for(exited, 30)
-            except TimeoutError:
-                raise errors.SystemError(
-                    f"could not kill running container {record.id}, cannot remove"
-                ) from None
+            await self._kill_and_wait(
+                record,
+                self._exit_future(record.id),
+                f"could not kill running container {record.id}, cannot remove",
+            )
         await self._remove(record)
 
     async def _remove(self, record: ContainerRecord) -> None:
@@ -656,6 +700,9 @@ class ContainerService:
                     self._snapshots.remove(record.id)
                 shutil.rmtree(bundle, ignore_errors=True)
                 self._runtime.remove_exit_file(record.id)
+                if self._net is not None:
+                    await self._net.teardown(record.id)
+                    self._net.on_remove(record.id)
                 with self._db.transaction() as tx:
                     tx.execute("DELETE FROM containers WHERE id=?", (record.id,))
                 self._records.pop(record.id, None)
@@ -946,6 +993,8 @@ class ContainerService:
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         }
+        if self._net is not None:
+            out["Ports"], out["NetworkSettings"]["Networks"] = self._net.summary(r.id, r.config)
         if size:
             out["SizeRw"] = self._rw_size(r)
             try:
@@ -1004,9 +1053,60 @@ class ContainerService:
                 "Networks": {},
             },
         }
+        if self._net is not None:
+            out["NetworkSettings"] = self._net.settings(r.id, r.config, r.state.running)
         if size:
             out["SizeRw"] = self._rw_size(r)
         return out
+
+    def running_names(self) -> dict[str, str]:
+        """Container id → name of the containers recorded as running (for start-up recovery)."""
+        return {r.id: r.name for r in self._records.values() if r.state.running}
+
+    # ---- networks ---------------------------------------------------------------------------
+
+    async def network_connect(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
+        record = self.get(ref)
+        if self._net is None:
+            raise errors.Unavailable("networking is not available")
+        if not self._net.managed(record.host_config):
+            raise errors.Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+            )
+        async with self._lock(record.id):
+            net = await self._net.connect(
+                record.id, record.name, network, endpoint or {}, record.state.running
+            )
+            if net is not None:
+                self._rewrite_hosts(record, net)
+
+    async def network_disconnect(self, ref: str, network: str, force: bool = False) -> None:
+        record = self.get(ref)
+        if self._net is None:
+            raise errors.Unavailable("networking is not available")
+        async with self._lock(record.id):
+            net = await self._net.disconnect(record.id, network, record.state.running)
+            if net is not None:
+                self._rewrite_hosts(record, net)
+
+    def _rewrite_hosts(self, record: ContainerRecord, net: NetSetupLike) -> None:
+        """Rewrite /etc/hosts in place: the container sees the bind-mounted inode."""
+        hostname = record.config.get("Hostname") or record.id[:12]
+        hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        for addr, _ in net.hosts:
+            hosts += f"{addr}\t{hostname}\n"
+        for extra in record.host_config.get("ExtraHosts") or []:
+            host, _, addr = extra.partition(":")
+            hosts += f"{addr}\t{host}\n"
+        files = {"hosts": hosts}
+        if net.nameservers:
+            files["resolv.conf"] = _resolv_conf(
+                {**record.host_config, "Dns": net.nameservers}, "private"
+            )
+        for fname, content in files.items():
+            with contextlib.suppress(OSError), open(self.bundle(record) / fname, "r+") as f:
+                f.truncate(0)
+                f.write(content)
 
     def _graph_data(self, r: ContainerRecord) -> dict[str, str]:
         try:

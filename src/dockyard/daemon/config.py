@@ -55,6 +55,10 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     bridge: str = "dockyard0"
     bip: str = ""
+    iptables: bool = True
+    ip_masq: bool = True
+    userland_proxy: bool = True
+    default_address_pools: list[dict[str, Any]] = field(default_factory=list)
     live_restore: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -108,6 +112,10 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
     cfg.insecure_registries = list(raw.get("insecure-registries") or [])
     cfg.bridge = raw.get("bridge", cfg.bridge)
     cfg.bip = raw.get("bip", cfg.bip)
+    cfg.iptables = bool(raw.get("iptables", True))
+    cfg.ip_masq = bool(raw.get("ip-masq", True))
+    cfg.userland_proxy = bool(raw.get("userland-proxy", True))
+    cfg.default_address_pools = list(raw.get("default-address-pools") or [])
     cfg.live_restore = bool(raw.get("live-restore", False))
     cfg.cgroup_parent = raw.get("cgroup-parent", cfg.cgroup_parent)
     cfg.group = raw.get("group", cfg.group)

@@ -49,6 +49,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--group", "-G", help="group owning the socket (default dockyard)")
     p.add_argument("--log-level", "-l", help="debug, info, warn, error")
     p.add_argument("--bridge", "-b", help="bridge for the default network")
+    p.add_argument("--bip", help="address/prefix of the default bridge (e.g. 10.213.0.1/24)")
+    p.add_argument("--iptables", type=_flag_bool, help="add iptables rules (default true)")
+    p.add_argument("--ip-masq", type=_flag_bool, help="masquerade bridge subnets (default true)")
+    p.add_argument(
+        "--userland-proxy", type=_flag_bool, help="proxy published ports in-process (default true)"
+    )
+    p.add_argument(
+        "--default-address-pool",
+        action="append",
+        default=[],
+        type=_address_pool,
+        help="base=CIDR,size=N: subnets for new networks",
+    )
     p.add_argument("--version", "-v", action="version", version=f"Dockyard version {__version__}")
     return p.parse_args(argv)
 
@@ -80,8 +93,24 @@ def _listen(path: Path, gid: int) -> socket.socket:
     return sock
 
 
+def _flag_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean: {text}")
+
+
+def _address_pool(text: str) -> dict[str, object]:
+    fields = dict(item.partition("=")[::2] for item in text.split(","))
+    if "base" not in fields or "size" not in fields or not fields["size"].isdigit():
+        raise argparse.ArgumentTypeError(f"invalid address pool: {text}")
+    return {"base": fields["base"], "size": int(fields["size"])}
+
+
 async def _serve(cfg: DaemonConfig) -> int:
     services: Services = build_services(cfg)
+    await services.networks.start(services.containers.running_names())
     await services.containers.recover()
     app = create_app(services, ROUTES)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -108,6 +137,7 @@ async def _serve(cfg: DaemonConfig) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await watch_task
     await runner.cleanup()
+    await services.networks.shutdown(any_running=services.containers.count()["running"] > 0)
     for path in cfg.unix_socket_paths():
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -130,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         "group": args.group,
         "log_level": args.log_level,
         "bridge": args.bridge,
+        "bip": args.bip,
+        "iptables": args.iptables,
+        "ip_masq": args.ip_masq,
+        "userland_proxy": args.userland_proxy,
+        "default_address_pools": args.default_address_pool,
     }
     try:
         cfg = load_config(args.config_file, overrides)

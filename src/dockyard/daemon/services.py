@@ -11,6 +11,8 @@ from dockyard.content import ContentStore
 from dockyard.daemon.config import DaemonConfig
 from dockyard.distribution import BlobMetadata, EndpointConfig, Registries
 from dockyard.images import ImageService
+from dockyard.networks import NetworkConfig, NetworkService
+from dockyard.networks.ipam import parse_pools
 from dockyard.runtime import Runtime
 from dockyard.snapshots import OverlaySnapshotter
 from dockyard.store import Database
@@ -27,6 +29,7 @@ class Services:
     images: ImageService
     runtime: Runtime
     containers: ContainerService
+    networks: NetworkService
     registries: Registries
     started_at: float = field(default_factory=time.time)
     daemon_id: str = ""
@@ -60,7 +63,20 @@ def build_services(config: DaemonConfig) -> Services:
         conmon=config.conmon,
         cgroup_parent=config.cgroup_parent,
     )
+    networks = NetworkService(
+        db,
+        NetworkConfig(
+            exec_root=config.exec_root,
+            bridge=config.bridge,
+            bip=config.bip,
+            pools=parse_pools(config.default_address_pools),
+            iptables=config.iptables,
+            ip_masq=config.ip_masq,
+            userland_proxy=config.userland_proxy,
+        ),
+    )
     containers = ContainerService(
+        networks=networks,
         db=db,
         images=images,
         snapshotter=snapshots,
@@ -83,6 +99,7 @@ def build_services(config: DaemonConfig) -> Services:
         images=images,
         runtime=runtime,
         containers=containers,
+        networks=networks,
         registries=registries,
         daemon_id=_daemon_id(root),
     )

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dockyard.archive import apply_layer, open_decompressed
+from dockyard.archive import apply_layer, open_decompressed, write_layer_from_diff
 from dockyard.content.store import ContentStore
 from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemError
 from dockyard.images._records import ImageRecord, record_from_row
@@ -65,7 +65,7 @@ from dockyard.oci.image import (
     parse_rfc3339,
     validate_config,
 )
-from dockyard.oci.manifest import Manifest
+from dockyard.oci.manifest import Manifest, parse_manifest
 from dockyard.reference import Reference, parse
 from dockyard.snapshots.overlay import EXTRACT_PREFIX, Kind, OverlaySnapshotter
 from dockyard.store.db import Database
@@ -1141,6 +1141,184 @@ class ImageService:
                 raise NotFound(f"No such image: {image_id}")
             self._set_names(conn, image_id, [ref])
 
+    # -- commit (build, ``docker commit``) -------------------------------------------------
+
+    def raw_config(self, image: Image) -> dict[str, Any]:
+        """The image's whole stored config (``architecture``, ``rootfs``, ``history`` …)."""
+        row = self._get_row(image.id)
+        if row is None:
+            raise NotFound(f"No such image: {image.id}")
+        return dict(row.config)
+
+    def commit(
+        self,
+        parent: Image | None,
+        diff_dir: Path | None,
+        container_config: dict[str, Any],
+        history: dict[str, Any],
+        *,
+        tags: Iterable[str] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> Image:
+        """Record a new image on ``parent`` (None: an empty rootfs, ``FROM scratch``).
+
+        ``diff_dir`` (an overlay upper dir, whiteouts as 0:0 char devices) becomes one new
+        uncompressed layer (blob in content, unpacked into the snapshot of its chain ID,
+        shared when it exists already); None adds no layer and marks the history entry
+        ``empty_layer``. ``container_config`` is the new image's ``config``; ``history``
+        (``created_by``, ``comment`` …) is appended; ``extra`` sets top-level config keys
+        (``author``, ``comment``). ``tags`` are set in the same transaction as the row.
+        Nothing is left behind on failure (blobs and snapshots no image uses are released).
+        """
+        if parent is not None:
+            base = self.raw_config(parent)
+            row = self._get_row(parent.id)
+            assert row is not None
+            layers = builtins.list(parse_manifest_layers(row.manifest))
+        else:
+            base = {
+                "architecture": self._platform.architecture,
+                "os": self._platform.os,
+                "rootfs": {"type": "layers", "diff_ids": []},
+            }
+            layers = []
+        now = _now_rfc3339()
+        config: dict[str, Any] = {
+            k: v for k, v in base.items() if k not in ("config", "container_config", "container")
+        }
+        config.update(extra or {})
+        config["created"] = now
+        config["config"] = container_config
+        ids = builtins.list(base.get("rootfs", {}).get("diff_ids") or [])
+        entry = {"created": now, **history}
+        undo = _Undo(set(), [], [])
+        try:
+            if diff_dir is not None:
+                parent_chain = chain_ids(ids)[-1] if ids else None
+                with self._content.tempdir("commit-") as tmp:
+                    tar_path = tmp / "layer.tar"
+                    with open(tar_path, "wb") as out:
+                        diff_id = write_layer_from_diff(diff_dir, out)
+                    had = self._content.has(diff_id)
+                    blob = self._content.ingest_file(tar_path, diff_id)
+                    if not had:
+                        undo.blobs.add(blob)
+                    chain = chain_ids([*ids, diff_id])[-1]
+                    if not self.layer_unpacked(chain):
+                        key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex[:12]}-{digest_hex(chain)[:12]}"
+                        self._snapshots.prepare(key, parent_chain)
+                        undo.tmp_keys.append(key)
+                        with open(tar_path, "rb") as f:
+                            apply_layer(f, self._snapshots.upper_dir(key))
+                        try:
+                            self._snapshots.commit(chain, key)
+                            undo.committed.append(chain)
+                        except Conflict:  # a concurrent commit made the same layer
+                            self._snapshots.remove(key)
+                        undo.tmp_keys.remove(key)
+                ids.append(diff_id)
+                layers.append(Descriptor(mediatypes.OCI_LAYER, blob, self._content.size(blob)))
+            else:
+                entry["empty_layer"] = True
+            config["rootfs"] = {"type": "layers", "diff_ids": ids}
+            config["history"] = [*(base.get("history") or []), entry]
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+            image_id = sha256_digest(config_bytes)
+            manifest = Manifest(
+                config=Descriptor(mediatypes.OCI_CONFIG, image_id, len(config_bytes)),
+                layers=tuple(layers),
+            ).to_bytes()
+            for data in (config_bytes, manifest):
+                digest = sha256_digest(data)
+                if not self._content.has(digest):
+                    self._content.write_blob(data)
+                    undo.blobs.add(digest)
+            size = 0
+            for chain in chain_ids(ids):
+                info = self._snapshots.stat(chain)
+                size += info.size if info is not None else 0
+            refs = [parse(t).with_default_tag() for t in tags]
+            with self._db.transaction() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO images (id, config, manifest, created, size)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        image_id,
+                        config_bytes.decode(),
+                        manifest.decode(),
+                        created_unix(config),
+                        size,
+                    ),
+                )
+                self._set_names(conn, image_id, refs)
+                if refs:
+                    conn.execute(
+                        "UPDATE images SET last_tag_time = ? WHERE id = ?", (now, image_id)
+                    )
+        except BaseException:
+            self._rollback(undo)
+            raise
+        return self.resolve(image_id)
+
+    def set_tags(self, image_id: str, tags: builtins.list[str]) -> None:
+        """Point each of ``tags`` at ``image_id`` (``docker build -t`` on a cached image)."""
+        refs = [parse(t).with_default_tag() for t in tags]
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+                raise NotFound(f"No such image: {image_id}")
+            self._set_names(conn, image_id, refs)
+            conn.execute(
+                "UPDATE images SET last_tag_time = ? WHERE id = ?", (_now_rfc3339(), image_id)
+            )
+
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
+        """``GET /images/{name}/history``: newest first, as dockerd. Entries with a layer
+        carry its chain's snapshot size and, for the top one, the image ID; the others
+        ``<missing>`` (there are no parent images), as for a pulled image in Docker."""
+        image = self.resolve(name)
+        config = self.raw_config(image)
+        ids = builtins.list(config.get("rootfs", {}).get("diff_ids") or [])
+        chains = chain_ids(ids)
+        out: builtins.list[dict[str, Any]] = []
+        layer = 0
+        for entry in config.get("history") or []:
+            size = 0
+            if not entry.get("empty_layer") and layer < len(chains):
+                info = self._snapshots.stat(chains[layer])
+                size = info.size if info is not None else 0
+                layer += 1
+            created = entry.get("created")
+            out.append(
+                {
+                    "Id": "<missing>",
+                    "Created": created_unix({"created": created}),
+                    "CreatedBy": entry.get("created_by") or "",
+                    "Tags": None,
+                    "Size": size,
+                    "Comment": entry.get("comment") or "",
+                }
+            )
+        out.reverse()
+        if out:
+            out[0]["Id"] = image.id
+            out[0]["Tags"] = image.repo_tags or None
+        else:
+            out.append(
+                {
+                    "Id": image.id,
+                    "Created": image.created,
+                    "CreatedBy": "",
+                    "Tags": image.repo_tags or None,
+                    "Size": image.size,
+                    "Comment": "",
+                }
+            )
+        return out
+
+    def layer_tarball(self, image: Image) -> builtins.list[str]:
+        """Snapshot keys (chain IDs) of the image's layers, bottom first."""
+        return chain_ids(diff_ids(self.raw_config(image)))
+
 
 # -- helpers -----------------------------------------------------------------------------------
 
@@ -1167,6 +1345,11 @@ def _sniff_layer_type(content: ContentStore, digest: str) -> str:
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         return mediatypes.OCI_LAYER_ZSTD
     return mediatypes.OCI_LAYER
+
+
+def parse_manifest_layers(manifest: bytes) -> tuple[Descriptor, ...]:
+    """The layer descriptors a stored manifest names."""
+    return parse_manifest(manifest).layers
 
 
 def _is_id_prefix(image_id: str, name: str) -> bool:

@@ -10,6 +10,12 @@ Schema (version = number of applied migrations, kept in ``PRAGMA user_version``)
     containers  id PK, name UNIQUE, image_id, record JSON (the container's whole state), created
     blob_sources      (digest, registry, repository) PK, seen: where a blob lives remotely
     compressed_blobs  digest (uncompressed layer blob) PK → compressed digest, media_type, size
+    networks    id PK, name UNIQUE, record JSON (Docker's network object), created
+    endpoints   (container_id, network_id) PK, config JSON, address (NULL unless running;
+                UNIQUE per network: the IPAM allocations), state JSON (veth, ifname, mac)
+    sandboxes   container_id PK, state JSON (netns handle, published ports) while it runs
+    volumes     name PK, driver, labels JSON, options JSON (DriverOpts), created
+    container_mounts  container_id PK, mounts JSON (MountPoint records), active (running)
 
 Callers hold a ``Database`` and use ``transaction()`` for every write; reads may use ``query``.
 """
@@ -80,6 +86,53 @@ MIGRATIONS: list[str] = [
         compressed TEXT NOT NULL,
         media_type TEXT NOT NULL,
         size INTEGER NOT NULL
+    );
+    """,
+    # 6: networks: network records, endpoints (a container's attachment; address set while it
+    # runs: the IPAM allocations), sandboxes (a running container's netns and published ports)
+    """
+    CREATE TABLE networks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        record TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE endpoints (
+        container_id TEXT NOT NULL,
+        network_id TEXT NOT NULL REFERENCES networks(id),
+        config TEXT NOT NULL,
+        address TEXT,
+        state TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (container_id, network_id)
+    );
+    CREATE UNIQUE INDEX endpoints_address ON endpoints(network_id, address);
+    CREATE TABLE sandboxes (container_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+    """,
+    # 7: build cache: a build step's result image, keyed by parent image + instruction (+ the
+    # content hash of COPY/ADD sources); entries die with their image (builder prune)
+    """
+    CREATE TABLE build_cache (
+        key TEXT PRIMARY KEY,
+        parent TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX build_cache_image ON build_cache(image_id);
+    """,
+    # 8: volumes (the local driver's metadata: labels, driver options) and each container's
+    # mount points (Docker's MountPoint records; active = 1 while the container runs)
+    """
+    CREATE TABLE volumes (
+        name TEXT PRIMARY KEY,
+        driver TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE container_mounts (
+        container_id TEXT PRIMARY KEY,
+        mounts TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0
     );
     """,
 ]

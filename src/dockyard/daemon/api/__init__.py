@@ -4,14 +4,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from dockyard.daemon.api import containers, distribution, exec, images, system
+from dockyard.daemon.api import build, containers, distribution, exec, images, networks, system
 
 ROUTES: list[Callable[[web.Application], None]] = [
     system.add_routes,
+    build.add_routes,
     images.add_routes,
     containers.add_routes,
     exec.add_routes,
     distribution.add_routes,
+    networks.add_routes,
 ]
 
 __all__ = ["ROUTES"]

@@ -1,0 +1,230 @@
+"""``dockyard network …``: create, ls, inspect, rm, connect, disconnect, prune."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from dockyard.client import networks_api as api
+from dockyard.errors import DockyardError
+
+from .common import DockerCommand, StatusError, describe_error, get_client, require_args
+
+__all__ = ["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"]
+
+_CTX = {"help_option_names": ["-h", "--help"]}
+
+
+def _kv(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+@click.command(cls=DockerCommand, usage="network create [OPTIONS] NETWORK", context_settings=_CTX)
+@click.option("-d", "--driver", default="bridge", help="Driver to manage the Network")
+@click.option("--subnet", multiple=True, help="Subnet in CIDR format")
+@click.option("--gateway", multiple=True, help="IPv4 Gateway for the master subnet")
+@click.option("--ip-range", multiple=True, help="Allocate container ip from a sub-range")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network")
+@click.option("--attachable", is_flag=True, help="Enable manual container attachment")
+@click.option("-o", "--opt", multiple=True, help="Set driver specific options")
+@click.option("--label", multiple=True, help="Set metadata on a network")
+@click.argument("args", nargs=-1)
+@click.pass_context
+def create(
+    ctx: click.Context,
+    driver: str,
+    subnet: tuple[str, ...],
+    gateway: tuple[str, ...],
+    ip_range: tuple[str, ...],
+    internal: bool,
+    attachable: bool,
+    opt: tuple[str, ...],
+    label: tuple[str, ...],
+    args: tuple[str, ...],
+) -> None:
+    """Create a network."""
+    require_args(ctx, args, exact=1)
+    config: list[dict[str, str]] = []
+    for i, sub in enumerate(subnet):
+        entry = {"Subnet": sub}
+        if i < len(gateway):
+            entry["Gateway"] = gateway[i]
+        if i < len(ip_range):
+            entry["IPRange"] = ip_range[i]
+        config.append(entry)
+    body = {
+        "Name": args[0],
+        "Driver": driver,
+        "Scope": "",
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": internal,
+        "Attachable": attachable,
+        "Ingress": False,
+        "ConfigOnly": False,
+        "ConfigFrom": None,
+        "Options": _kv(opt),
+        "Labels": _kv(label),
+    }
+    click.echo(api.network_create(get_client(ctx), body)["Id"])
+
+
+@click.command(cls=DockerCommand, usage="network ls [OPTIONS]", context_settings=_CTX)
+@click.option("-q", "--quiet", is_flag=True, help="Only display network IDs")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Provide filter values")
+@click.pass_context
+def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]) -> None:
+    """List networks."""
+    wanted: dict[str, list[str]] = {}
+    for f in filters:
+        key, _, value = f.partition("=")
+        wanted.setdefault(key, []).append(value)
+    nets = sorted(api.network_list(get_client(ctx), wanted or None), key=lambda n: n["Name"])
+    ids = [n["Id"] if no_trunc else n["Id"][:12] for n in nets]
+    if quiet:
+        for i in ids:
+            click.echo(i)
+        return
+    rows = [("NETWORK ID", "NAME", "DRIVER", "SCOPE")]
+    rows += [(i, n["Name"], n["Driver"], n["Scope"]) for i, n in zip(ids, nets, strict=True)]
+    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+    for r in rows:
+        click.echo("   ".join(r[c].ljust(widths[c]) for c in range(3)) + "   " + r[3])
+
+
+@click.command(
+    cls=DockerCommand, usage="network inspect [OPTIONS] NETWORK [NETWORK...]", context_settings=_CTX
+)
+@click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
+@click.argument("args", nargs=-1)
+@click.pass_context
+def inspect(ctx: click.Context, fmt: str | None, args: tuple[str, ...]) -> None:
+    """Display detailed information on one or more networks."""
+    require_args(ctx, args, minimum=1)
+    client = get_client(ctx)
+    found: list[Any] = []
+    errors: list[str] = []
+    for name in args:
+        try:
+            found.append(api.network_inspect(client, name))
+        except DockyardError as exc:
+            errors.append(describe_error(exc))
+    if fmt:
+        from . import gotemplate
+
+        tmpl = gotemplate.parse(fmt)
+        for item in found:
+            click.echo(tmpl.execute(item))
+    else:
+        click.echo(json.dumps(found, indent=4))
+    if errors:
+        raise StatusError(1, "\n".join(errors))
+
+
+@click.command(cls=DockerCommand, usage="network rm NETWORK [NETWORK...]", context_settings=_CTX)
+@click.option("-f", "--force", is_flag=True, help="Do not error if the network does not exist")
+@click.argument("args", nargs=-1)
+@click.pass_context
+def rm(ctx: click.Context, force: bool, args: tuple[str, ...]) -> None:
+    """Remove one or more networks."""
+    require_args(ctx, args, minimum=1)
+    client = get_client(ctx)
+    errors: list[str] = []
+    for name in args:
+        try:
+            api.network_remove(client, name)
+            click.echo(name)
+        except DockyardError as exc:
+            if not (force and "not found" in exc.message):
+                errors.append(describe_error(exc))
+    if errors:
+        raise StatusError(1, "\n".join(errors))
+
+
+@click.command(
+    cls=DockerCommand, usage="network connect [OPTIONS] NETWORK CONTAINER", context_settings=_CTX
+)
+@click.option("--alias", multiple=True, help="Add network-scoped alias for the container")
+@click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+@click.argument("args", nargs=-1)
+@click.pass_context
+def connect(ctx: click.Context, alias: tuple[str, ...], ip: str, args: tuple[str, ...]) -> None:
+    """Connect a container to a network."""
+    require_args(ctx, args, exact=2)
+    endpoint: dict[str, Any] = {"Aliases": list(alias) or None}
+    if ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": ip}
+    api.network_connect(get_client(ctx), args[0], args[1], endpoint)
+
+
+@click.command(
+    cls=DockerCommand, usage="network disconnect [OPTIONS] NETWORK CONTAINER", context_settings=_CTX
+)
+@click.option(
+    "-f", "--force", is_flag=True, help="Force the container to disconnect from a network"
+)
+@click.argument("args", nargs=-1)
+@click.pass_context
+def disconnect(ctx: click.Context, force: bool, args: tuple[str, ...]) -> None:
+    """Disconnect a container from a network."""
+    require_args(ctx, args, exact=2)
+    api.network_disconnect(get_client(ctx), args[0], args[1], force)
+
+
+@click.command(cls=DockerCommand, usage="network prune [OPTIONS]", context_settings=_CTX)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values")
+@click.pass_context
+def prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
+    """Remove all unused networks."""
+    if not force and not click.confirm(
+        "WARNING! This will remove all custom networks not used by at least one container.\n"
+        "Are you sure you want to continue?",
+        default=False,
+    ):
+        return
+    wanted: dict[str, list[str]] = {}
+    for f in filters:
+        key, _, value = f.partition("=")
+        wanted.setdefault(key, []).append(value)
+    out = api.network_prune(get_client(ctx), wanted or None)
+    deleted = out.get("NetworksDeleted") or []
+    if deleted:
+        click.echo("Deleted Networks:")
+        for name in deleted:
+            click.echo(name)
+
+
+@click.command(
+    cls=DockerCommand, usage="port CONTAINER [PRIVATE_PORT[/PROTO]]", context_settings=_CTX
+)
+@click.argument("args", nargs=-1)
+@click.pass_context
+def port(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """List port mappings or a specific mapping for the container."""
+    require_args(ctx, args, minimum=1)
+    info = get_client(ctx).container_inspect(args[0])
+    ports: dict[str, Any] = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    if len(args) > 1:
+        key = args[1] if "/" in args[1] else f"{args[1]}/tcp"
+        bindings = ports.get(key)
+        if not bindings:
+            raise StatusError(1, f"Error: No public port '{key}' published for {args[0]}")
+        for b in bindings:
+            click.echo(f"{b['HostIp']}:{b['HostPort']}")
+        return
+
+    def order(k: str) -> tuple[int, str]:
+        number, _, proto = k.partition("/")
+        return (int(number) if number.isdigit() else 0, proto)
+
+    for key in sorted(ports, key=order):
+        for b in ports[key] or []:
+            click.echo(f"{key} -> {b['HostIp']}:{b['HostPort']}")

@@ -1,0 +1,195 @@
+"""``POST /build`` (the legacy builder's JSON-lines stream), ``POST /commit``,
+``GET /images/{name}/history`` and ``GET /containers/{id}/export``.
+
+The build context is received whole (as dockerd does) and unpacked into a private
+directory; the Dockerfile is parsed before the response starts, so a syntax error is a
+plain 400 (``dockerfile parse error line N: …``). Step failures arrive in the stream as
+``errorDetail`` (with the RUN's exit code as ``code``), under HTTP 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.build.commit import commit_container, export_rootfs
+from dockyard.build.context import extract_context
+from dockyard.build.executor import Builder, BuildError, BuildOptions, prepare
+from dockyard.daemon.app import SERVICES_KEY, json_body, json_response
+from dockyard.daemon.services import Services
+from dockyard.daemon.streams import JsonStream
+from dockyard.reference import parse
+
+__all__ = ["add_routes"]
+
+
+def _services(request: web.Request) -> Services:
+    services: Services = request.app[SERVICES_KEY]
+    return services
+
+
+def _bool(request: web.Request, key: str, default: bool = False) -> bool:
+    value = request.query.get(key)
+    if value is None or value == "":
+        return default
+    return value in ("1", "true", "True", "yes")
+
+
+def _json_param(request: web.Request, key: str) -> Any:
+    raw = request.query.get(key)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidArgument(f"invalid {key} parameter: {exc}") from None
+
+
+def _options(request: web.Request) -> BuildOptions:
+    q = request.query
+    build_args = _json_param(request, "buildargs")
+    labels = _json_param(request, "labels")
+    cache_from = _json_param(request, "cachefrom") or []
+    if not isinstance(build_args, dict) or not isinstance(labels, dict):
+        raise errors.InvalidArgument("buildargs and labels must be JSON objects")
+    return BuildOptions(
+        dockerfile=q.get("dockerfile") or "Dockerfile",
+        tags=[t for t in q.getall("t", []) if t],
+        build_args={str(k): (None if v is None else str(v)) for k, v in build_args.items()},
+        target=q.get("target", ""),
+        no_cache=_bool(request, "nocache"),
+        pull=_bool(request, "pull"),
+        rm=_bool(request, "rm", True),
+        force_rm=_bool(request, "forcerm"),
+        labels={str(k): str(v) for k, v in labels.items()},
+        quiet=_bool(request, "q"),
+        network_mode=q.get("networkmode") or "default",
+        platform=q.get("platform", ""),
+        cache_from=list(cache_from) if isinstance(cache_from, list) else [],
+    )
+
+
+def _work_dir(s: Services) -> str:
+    path = s.config.data_root / "tmp"
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
+async def build(request: web.Request) -> web.StreamResponse:
+    s = _services(request)
+    options = _options(request)
+    for tag in options.tags:
+        parse(tag)  # InvalidArgument for a malformed -t, before anything runs
+    work = _work_dir(s)
+    ctx = tempfile.mkdtemp(dir=work, prefix="build-")
+    try:
+        fd, spool = tempfile.mkstemp(dir=work, prefix="ctx-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in request.content.iter_chunked(1 << 20):
+                    f.write(chunk)
+
+            def unpack() -> None:
+                with open(spool, "rb") as src:
+                    extract_context(src, Path(ctx))
+
+            await asyncio.to_thread(unpack)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+        plan = prepare(Path(ctx), options)
+        builder = Builder(s.images, s.containers, s.snapshots, s.db, work_dir=Path(work))
+        stream = JsonStream(request)
+        held: list[dict[str, Any]] = []
+
+        async def emit(message: dict[str, Any]) -> None:
+            if options.quiet and "aux" not in message:
+                held.append(message)
+                return
+            await stream.send(message)
+
+        try:
+            image_id = await builder.run(plan, emit)
+            if options.quiet:
+                await stream.send({"stream": image_id + "\n"})
+        except BuildError as exc:
+            if options.quiet:
+                for message in held:
+                    await stream.send(message)
+            await stream.error(exc.message, exc.code)
+        except errors.DockyardError as exc:
+            await stream.error(exc.message)
+        return await stream.finish()
+    finally:
+        shutil.rmtree(ctx, ignore_errors=True)
+
+
+async def commit(request: web.Request) -> web.Response:
+    s = _services(request)
+    q = request.query
+    container = q.get("container", "")
+    if not container:
+        raise errors.InvalidArgument("container is required")
+    record = s.containers.get(container)
+    body = await json_body(request)
+    tags: list[str] = []
+    repo = q.get("repo", "")
+    if repo:
+        tags.append(f"{repo}:{q.get('tag') or 'latest'}")
+    image = await asyncio.to_thread(
+        commit_container,
+        s.images,
+        s.snapshots,
+        record,
+        overrides=body if isinstance(body, dict) else {},
+        changes=[c for c in q.getall("changes", []) if c],
+        tags=tags,
+        author=q.get("author", ""),
+        comment=q.get("comment", ""),
+    )
+    return json_response({"Id": image.id}, status=201)
+
+
+async def history(request: web.Request) -> web.Response:
+    s = _services(request)
+    name = request.match_info["name"]
+    return json_response(await asyncio.to_thread(s.images.history, name))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    s = _services(request)
+    record = s.containers.get(request.match_info["id"])
+    work = Path(_work_dir(s))
+    fd, tmp = tempfile.mkstemp(dir=work, prefix="export-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            await asyncio.to_thread(
+                export_rootfs, s.snapshots, record, s.containers.bundle(record), out, work
+            )
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        with open(tmp, "rb") as f:
+            while chunk := f.read(1 << 20):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/build", build)
+    r.add_post("/commit", commit)
+    r.add_get("/images/{name:.+}/history", history)
+    r.add_get("/containers/{id}/export", export)

@@ -1,0 +1,250 @@
+"""Networks end to end: bridge, user-defined networks with DNS, published ports, clean-up.
+
+Each test daemon has its own bridge (``dyt…``) and subnet (10.213.N.0/24, pools in
+10.213/16); traffic goes only between the host's loopback and the containers started here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import build_test_images
+from tests.integration.daemon import TestDaemon
+
+pytestmark = pytest.mark.integration
+
+HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+@pytest.fixture(scope="module")
+def netd() -> Iterator[TestDaemon]:
+    images = build_test_images()
+    base = Path(tempfile.mkdtemp(prefix="dy-", dir="/var/tmp"))
+    n = secrets.randbelow(200) + 20
+    d = TestDaemon(
+        base,
+        config={"default-address-pools": [{"base": f"10.213.{n}.0/24", "size": 28}]},
+    )
+    try:
+        d.start()
+        d.load(images / "busybox_latest.tar")
+        yield d
+    finally:
+        d.close()
+        shutil.rmtree(base, ignore_errors=True)
+        assert_clean(d)
+
+
+def _links() -> list[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=10)
+    return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()]
+
+
+def _rules(d: TestDaemon) -> list[str]:
+    out = subprocess.run(["iptables-save"], capture_output=True, text=True, timeout=20)
+    return [line for line in out.stdout.splitlines() if f"DOCKYARD-{d.bridge}" in line]
+
+
+def _veths_on(bridge: str) -> list[str]:
+    out = subprocess.run(
+        ["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True, timeout=10
+    )
+    return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()]
+
+
+def assert_clean(d: TestDaemon) -> None:
+    """After the daemon stopped with nothing running: no bridge, veth, netns or rule of ours."""
+    prefix = d.bridge[:7]
+    assert not [n for n in _links() if n == d.bridge or n.startswith(prefix + "-")]
+    assert not _rules(d)
+    assert not (d.exec_root / "netns").exists() or not list((d.exec_root / "netns").iterdir())
+
+
+def assert_idle(d: TestDaemon) -> None:
+    """While the daemon runs with no containers: no veths, namespaces, port rules."""
+    assert _veths_on(d.bridge) == []
+    netns = d.exec_root / "netns"
+    assert not netns.exists() or list(netns.iterdir()) == []
+    assert not [r for r in _rules(d) if "DNAT" in r or "--dport" in r]
+
+
+@pytest.fixture
+def clean(netd: TestDaemon) -> Iterator[TestDaemon]:
+    yield netd
+    for c in netd.request("GET", "/containers/json?all=1")[1]:
+        netd.request("DELETE", f"/containers/{c['Id']}?force=1")
+    for n in netd.request("GET", "/networks")[1]:
+        if n["Name"] not in ("bridge", "host", "none"):
+            netd.request("DELETE", f"/networks/{n['Id']}")
+    assert_idle(netd)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, timeout: float = 5) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_default_bridge_address_route_hosts(clean: TestDaemon) -> None:
+    r = clean.cli(
+        "run", "--rm", "busybox", "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts"
+    )
+    assert r.returncode == 0, r.stderr
+    subnet = clean.bip.rsplit(".", 2)[0]
+    assert f"inet {subnet}." in r.stdout
+    assert f"default via {clean.bip.split('/')[0]}" in r.stdout
+    assert f"{subnet}." in r.stdout.split("ip6-loopback")[1]
+
+
+def test_none_and_host_modes(clean: TestDaemon) -> None:
+    r = clean.cli("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert r.returncode == 0, r.stderr
+    assert [line.split(":")[1].strip() for line in r.stdout.splitlines()] == ["lo"]
+    r = clean.cli("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
+    assert r.returncode == 0, r.stderr
+    assert clean.bridge in r.stdout
+
+
+@pytest.mark.parametrize("client", ["dockyard", "docker"])
+def test_user_network_dns_by_name_and_alias(clean: TestDaemon, client: str) -> None:
+    run = clean.cli if client == "dockyard" else clean.docker
+    assert run("network", "create", "n1").returncode == 0
+    dup = run("network", "create", "n1")
+    assert dup.returncode == 1 and "network with name n1 already exists" in dup.stderr
+    r = run("run", "-d", "--name", "web", "--network", "n1", "--network-alias", "www",
+            "busybox", "sh", "-c", HTTPD)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for name in ("web", "www", r.stdout.strip()[:12]):
+        got = run("run", "--rm", "--network", "n1", "busybox", "wget", "-qO-", f"http://{name}/")
+        assert got.returncode == 0, (name, got.stderr)
+        assert got.stdout.startswith("hello-"), got.stdout
+    # The default bridge does not resolve container names.
+    got = run("run", "--rm", "busybox", "wget", "-qO-", "-T", "2", "http://web/")
+    assert got.returncode != 0
+    rm = run("network", "rm", "n1")
+    assert rm.returncode == 1 and "has active endpoints" in rm.stderr
+    status, body = clean.request("GET", "/networks/n1")
+    assert status == 200 and len(body["Containers"]) == 1
+
+
+def test_network_errors(clean: TestDaemon) -> None:
+    status, body = clean.request("GET", "/networks/nosuch")
+    assert (status, body["message"]) == (404, "network nosuch not found")
+    status, _ = clean.request(
+        "POST",
+        "/networks/create",
+        {"Name": "a1", "IPAM": {"Config": [{"Subnet": "10.213.250.0/24"}]}},
+    )
+    assert status == 201
+    status, body = clean.request(
+        "POST",
+        "/networks/create",
+        {"Name": "a2", "IPAM": {"Config": [{"Subnet": "10.213.250.128/25"}]}},
+    )
+    assert status == 400 and "overlaps" in body["message"]
+    status, body = clean.request("DELETE", "/networks/bridge")
+    assert status == 403
+    r = clean.cli("run", "--rm", "--network", "nosuchnet", "busybox", "true")
+    assert r.returncode != 0 and "network nosuchnet not found" in r.stderr
+
+
+def test_published_port_and_conflict(clean: TestDaemon) -> None:
+    port = _free_port()
+    r = clean.cli(
+        "run", "-d", "--name", "pub", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", HTTPD
+    )
+    assert r.returncode == 0, r.stderr
+    assert _get(f"http://127.0.0.1:{port}/").startswith("hello-")
+    out = clean.docker("port", "pub")
+    assert out.stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+    info = clean.request("GET", "/containers/pub/json")[1]
+    assert info["NetworkSettings"]["Ports"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+    }
+    assert info["NetworkSettings"]["IPAddress"].startswith(clean.bip.rsplit(".", 2)[0])
+    veths = len(_veths_on(clean.bridge))
+    r = clean.cli(
+        "run", "-d", "--name", "clash", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60"
+    )
+    assert r.returncode != 0 and "port is already allocated" in r.stderr
+    assert len(_veths_on(clean.bridge)) == veths
+    assert len(list((clean.exec_root / "netns").iterdir())) == 1
+
+
+def test_publish_all_picks_free_ports(clean: TestDaemon) -> None:
+    r = clean.docker(
+        "run", "-d", "--name", "pall", "--expose", "80", "-P", "busybox", "sh", "-c", HTTPD
+    )
+    assert r.returncode == 0, r.stderr
+    ports = clean.request("GET", "/containers/pall/json")[1]["NetworkSettings"]["Ports"]
+    host_port = int(ports["80/tcp"][0]["HostPort"])
+    assert host_port > 0
+    assert _get(f"http://127.0.0.1:{host_port}/").startswith("hello-")
+
+
+def test_connect_disconnect_running(clean: TestDaemon) -> None:
+    assert clean.cli("network", "create", "n2").returncode == 0
+    assert (
+        clean.cli(
+            "run", "-d", "--name", "srv", "--network", "n2", "busybox", "sh", "-c", HTTPD
+        ).returncode
+        == 0
+    )
+    assert clean.cli("run", "-d", "--name", "cli1", "busybox", "sleep", "300").returncode == 0
+    r = clean.docker("network", "connect", "n2", "cli1")
+    assert r.returncode == 0, r.stderr
+    got = clean.docker("exec", "cli1", "wget", "-qO-", "http://srv/")
+    assert got.stdout.startswith("hello-"), got.stderr
+    nets = clean.request("GET", "/containers/cli1/json")[1]["NetworkSettings"]["Networks"]
+    assert set(nets) == {"bridge", "n2"}
+    r = clean.docker("network", "disconnect", "n2", "cli1")
+    assert r.returncode == 0, r.stderr
+    got = clean.docker("exec", "cli1", "ip", "-o", "link")
+    assert "eth1" not in got.stdout
+    assert len(_veths_on(clean.bridge)) == 1
+
+
+def test_kill9_restart_keeps_running_and_cleans(clean: TestDaemon) -> None:
+    port = _free_port()
+    assert clean.cli("network", "create", "n3").returncode == 0
+    assert clean.cli("run", "-d", "--name", "k1", "--network", "n3", "-p", f"127.0.0.1:{port}:80",
+                     "busybox", "sh", "-c", HTTPD).returncode == 0  # fmt: skip
+    assert clean.cli("run", "-d", "--name", "k2", "busybox", "sleep", "300").returncode == 0
+    k2_pid = clean.request("GET", "/containers/k2/json")[1]["State"]["Pid"]
+    clean.kill9()
+    os.kill(k2_pid, signal.SIGKILL)  # k2 dies while the daemon is down
+    time.sleep(0.3)
+    clean.start()
+    assert _get(f"http://127.0.0.1:{port}/").startswith("hello-")
+    got = clean.cli("run", "--rm", "--network", "n3", "busybox", "wget", "-qO-", "http://k1/")
+    assert got.stdout.startswith("hello-"), got.stderr
+    deadline = time.monotonic() + 10
+    while len(_veths_on(clean.bridge)) > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # k2's veth on the default bridge is gone
+    assert _veths_on(clean.bridge) == []
+    assert len(list((clean.exec_root / "netns").iterdir())) == 1
