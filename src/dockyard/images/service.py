@@ -1315,10 +1315,6 @@ class ImageService:
             )
         return out
 
-    def layer_tarball(self, image: Image) -> builtins.list[str]:
-        """Snapshot keys (chain IDs) of the image's layers, bottom first."""
-        return chain_ids(diff_ids(self.raw_config(image)))
-
 
 # -- helpers -----------------------------------------------------------------------------------
 
