@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
-
 from dockyard.networks.netlink import socket_in_netns
 
 __all__ = ["DNS_ADDRESS", "DNSServer", "Lookup", "answer", "host_resolvers"]
@@ -48,6 +46,8 @@ def host_resolvers(resolv_conf: str) -> list[tuple[str, int]]:
 
 def answer(query: bytes, lookup: Lookup) -> bytes | None:
     """The reply to ``query`` when it asks for names of ours; None: forward it."""
+    from dnslib import QTYPE, RR, A, DNSRecord  # on first query: dnslib costs ~4 MiB
+
     try:
         record = DNSRecord.parse(query)
     except Exception:
@@ -64,12 +64,13 @@ def answer(query: bytes, lookup: Lookup) -> bytes | None:
     if question.qtype in (QTYPE.A, QTYPE.ANY):
         for addr in addresses:
             reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(addr), ttl=_TTL))
-    elif question.qtype == QTYPE.AAAA:
-        _ = AAAA  # IPv6 is not assigned: an empty NOERROR answer, like Docker
+    # AAAA: IPv6 is not assigned, so an empty NOERROR answer, like Docker.
     return bytes(reply.pack())
 
 
 def _servfail(query: bytes) -> bytes | None:
+    from dnslib import RCODE, DNSRecord
+
     try:
         record = DNSRecord.parse(query)
     except Exception:

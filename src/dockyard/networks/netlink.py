@@ -13,6 +13,9 @@ threads never change namespace.
 
 Errors: pyroute2's ``NetlinkError`` and ``OSError`` become ``SystemError`` (``Conflict`` for
 an existing name) at this boundary.
+
+pyroute2 is imported on first use, not with this module: it costs ~10 MiB of resident memory,
+which an idle daemon (no container on a bridge yet) does not need to pay.
 """
 
 from __future__ import annotations
@@ -26,9 +29,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from dockyard import errors
 from dockyard.mount import Mount, mount_all, unmount
@@ -55,17 +55,31 @@ _libc = ctypes.CDLL(None, use_errno=True)
 BridgeInfo = dict[str, Any]
 
 
+def _iproute(**kwargs: Any) -> Any:
+    """A pyroute2 ``IPRoute`` (imported here, on first use)."""
+    from pyroute2 import IPRoute
+
+    return IPRoute(**kwargs)
+
+
+def _netlink_error() -> type[Exception]:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    error: type[Exception] = NetlinkError
+    return error
+
+
 def _translate(exc: BaseException, what: str) -> errors.DockyardError:
-    if isinstance(exc, NetlinkError) and exc.code == errno.EEXIST:
+    if isinstance(exc, _netlink_error()) and getattr(exc, "code", 0) == errno.EEXIST:
         return errors.Conflict(f"{what}: file exists")
-    if isinstance(exc, NetlinkError):
-        return errors.SystemError(f"{what}: {os.strerror(exc.code)}")
+    if isinstance(exc, _netlink_error()):
+        return errors.SystemError(f"{what}: {os.strerror(getattr(exc, 'code', 0))}")
     return errors.SystemError(f"{what}: {exc}")
 
 
 @contextlib.contextmanager
-def _host() -> Iterator[IPRoute]:
-    ipr = IPRoute(groups=0)
+def _host() -> Iterator[Any]:
+    ipr = _iproute(groups=0)
     try:
         yield ipr
     finally:
@@ -125,9 +139,9 @@ def socket_in_netns(path: Path, family: int, kind: int, proto: int = 0) -> socke
 
 
 @contextlib.contextmanager
-def _in_ns(path: Path) -> Iterator[IPRoute]:
+def _in_ns(path: Path) -> Iterator[Any]:
     sock = socket_in_netns(path, socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
-    ipr = IPRoute(fileno=sock.detach(), groups=0)
+    ipr = _iproute(fileno=sock.detach(), groups=0)
     try:
         yield ipr
     finally:
@@ -146,7 +160,7 @@ def create_netns(path: Path) -> None:
             path,
         )
         with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE) as s:
-            ipr = IPRoute(fileno=os.dup(s.fileno()), groups=0)
+            ipr = _iproute(fileno=os.dup(s.fileno()), groups=0)
             try:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
             finally:
@@ -187,7 +201,7 @@ def ensure_bridge(name: str, address: str, prefixlen: int, mtu: int = 1500) -> N
                     ipr.addr("del", index=index, address=addr, prefixlen=plen)
                 ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
             ipr.link("set", index=index, state="up")
-    except (NetlinkError, OSError) as exc:
+    except (_netlink_error(), OSError) as exc:
         raise _translate(exc, f"create bridge {name}") from exc
 
 
@@ -203,8 +217,8 @@ def delete_link(name: str) -> None:
             found = ipr.link_lookup(ifname=name)
             if found:
                 ipr.link("del", index=found[0])
-    except NetlinkError as exc:
-        if exc.code not in (errno.ENODEV, errno.ENOENT):
+    except _netlink_error() as exc:
+        if getattr(exc, "code", 0) not in (errno.ENODEV, errno.ENOENT):
             raise _translate(exc, f"delete link {name}") from exc
 
 
@@ -239,12 +253,12 @@ def add_veth(netns: Path, host_name: str, bridge: str, ifname: str, mtu: int = 1
             if not master:
                 raise errors.SystemError(f"bridge {bridge} does not exist")
             ipr.link("set", index=index, master=master[0], state="up")
-    except (NetlinkError, OSError) as exc:
-        with contextlib.suppress(errors.DockyardError, NetlinkError, OSError):
+    except (_netlink_error(), OSError) as exc:
+        with contextlib.suppress(errors.DockyardError, _netlink_error(), OSError):
             delete_link(host_name)
         raise _translate(exc, f"create veth {host_name}") from exc
     except BaseException:
-        with contextlib.suppress(errors.DockyardError, NetlinkError, OSError):
+        with contextlib.suppress(errors.DockyardError, _netlink_error(), OSError):
             delete_link(host_name)
         raise
 
@@ -269,7 +283,7 @@ def configure_container_iface(
             ipr.link("set", index=index, state="up")
             if gateway:
                 ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=index)
-    except (NetlinkError, OSError) as exc:
+    except (_netlink_error(), OSError) as exc:
         raise _translate(exc, f"configure {ifname} in {netns}") from exc
 
 
@@ -280,7 +294,7 @@ def delete_container_iface(netns: Path, ifname: str) -> None:
             found = ipr.link_lookup(ifname=ifname)
             if found:
                 ipr.link("del", index=found[0])
-    except (NetlinkError, OSError) as exc:
+    except (_netlink_error(), OSError) as exc:
         raise _translate(exc, f"delete {ifname} in {netns}") from exc
 
 

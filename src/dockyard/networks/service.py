@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import socket
+import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ class NetworkService:
         self._lock = asyncio.Lock()
         self._names: dict[str, str] = {}  # container id → name (for DNS)
         self._networks: dict[str, dict[str, Any]] = {}
+        self._up: set[str] = set()  # networks whose bridge and rules are in place
         for row in db.query("SELECT record FROM networks"):
             rec = json.loads(row["record"])
             self._networks[rec["Id"]] = rec
@@ -248,6 +250,12 @@ class NetworkService:
             self._iptables.add_bridge(
                 bridge, str(cfg.subnet), masquerade=self._masq(rec), internal=rec["Internal"]
             )
+        self._up.add(rec["Id"])
+
+    async def _ensure_bridge(self, rec: dict[str, Any]) -> None:
+        """Bridges come up on first use: an idle daemon creates none and loads no netlink."""
+        if rec["Id"] not in self._up:
+            await asyncio.to_thread(self._bridge_up, rec)
 
     def _masq(self, rec: dict[str, Any]) -> bool:
         opt = rec["Options"].get("com.docker.network.bridge.enable_ip_masquerade")
@@ -262,8 +270,9 @@ class NetworkService:
         self._ensure_predefined(host_routes)
         if self._iptables is not None:
             await asyncio.to_thread(self._iptables.setup)
+        in_use = {ep["network_id"] for ep in self._endpoint_rows() if ep["container_id"] in running}
         for rec in list(self._networks.values()):
-            if rec["Driver"] == "bridge":
+            if rec["Driver"] == "bridge" and rec["Id"] in in_use:
                 await asyncio.to_thread(self._bridge_up, rec)
         self._names.update(running)
         sandboxes = {
@@ -416,6 +425,7 @@ class NetworkService:
         return prefix + net_id[: 15 - len(prefix)]
 
     def _bridge_down(self, rec: dict[str, Any]) -> None:
+        self._up.discard(rec["Id"])
         bridge = self._bridge_of(rec)
         if self._iptables is not None:
             cfg = self._ipam_of(rec)
@@ -590,6 +600,7 @@ class NetworkService:
 
     async def _attach(self, cid: str, row: dict[str, Any], ifname: str, *, gateway: bool) -> None:
         rec = self._networks[row["network_id"]]
+        await self._ensure_bridge(rec)
         cfg = self._ipam_of(rec)
         requested = (row["config"].get("IPAMConfig") or {}).get("IPv4Address") or None
         async with self._lock:
@@ -958,20 +969,25 @@ def _labels_match(labels: dict[str, str], wanted: Iterable[str]) -> bool:
 
 
 def _host_networks(ours: set[str]) -> list[ipaddress.IPv4Network]:
-    """Subnets of the host's interfaces other than our bridges (never allocated to networks)."""
-    from pyroute2 import IPRoute
+    """Subnets routed on the host's interfaces other than our bridges (never allocated).
 
-    out = []
-    ipr = IPRoute(groups=0)
+    Read from ``/proc/net/route`` (every address's connected route is there), not netlink, so
+    start-up does not load pyroute2.
+    """
+    out: list[ipaddress.IPv4Network] = []
     try:
-        names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
-        for a in ipr.get_addr(family=socket.AF_INET):
-            if names.get(a["index"]) in ours:
-                continue
-            with contextlib.suppress(ValueError):
-                out.append(
-                    ipaddress.IPv4Network(f"{a.get('address')}/{a.get('prefixlen')}", strict=False)
-                )
-    finally:
-        ipr.close()
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8 or fields[0] in ours:
+            continue
+        dest, mask = (
+            socket.inet_ntoa(struct.pack("<I", int(f, 16))) for f in (fields[1], fields[7])
+        )
+        if dest == "0.0.0.0":
+            continue
+        with contextlib.suppress(ValueError):
+            out.append(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False))
     return out
