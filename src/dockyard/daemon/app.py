@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import __version__, errors
+from dockyard.daemon import memory
 from dockyard.daemon.errors import error_response, status_for
 
 __all__ = ["API_VERSION", "MIN_API_VERSION", "create_app", "json_body", "json_response"]
@@ -23,6 +24,9 @@ SERVICES_KEY: web.AppKey[Any] = web.AppKey("services", object)
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Endpoints that allocate a lot once: give the memory back when they are done.
+_HEAVY = ("/images/load", "/images/create", "/build", "/push")
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
@@ -76,7 +80,10 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         request._match_info = match_info
         handler = match_info.handler
     try:
-        return await handler(request)
+        response = await handler(request)
+        if request.method == "POST" and request.path.rstrip("/").endswith(_HEAVY):
+            memory.release()
+        return response
     except errors.DockyardError as exc:
         return error_response(status_for(exc), exc.message)
     except web.HTTPNotFound:

@@ -20,6 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard import __version__, errors
+from dockyard.daemon import memory
 from dockyard.daemon.api import ROUTES
 from dockyard.daemon.app import create_app
 from dockyard.daemon.config import DaemonConfig, load_config
@@ -109,6 +110,7 @@ def _address_pool(text: str) -> dict[str, object]:
 
 
 async def _serve(cfg: DaemonConfig) -> int:
+    memory.limit_arenas()
     services: Services = build_services(cfg)
     await services.networks.start(services.containers.running_names())
     await services.containers.recover()
