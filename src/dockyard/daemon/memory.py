@@ -8,8 +8,8 @@ each get their own 64 MiB arena; two arenas are plenty for a daemon that is most
 from __future__ import annotations
 
 import ctypes
-import gc
 import ctypes.util
+import gc
 import logging
 
 __all__ = ["limit_arenas", "release"]
