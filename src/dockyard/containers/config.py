@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.containers.mounts import validate_host_mounts
 from dockyard.errors import InvalidArgument
 
 __all__ = ["CONFIG_KEYS", "RESTART_POLICIES", "merge_config", "validate_host_config"]
@@ -153,7 +154,5 @@ def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
             f"logger: no log driver named '{log_config.get('Type')}' is registered"
         )
     hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
-    for key in ("Binds", "Mounts", "Tmpfs"):
-        if hc.get(key):
-            raise InvalidArgument(f"{key} are not supported yet by this daemon")
+    validate_host_mounts(hc)
     return hc

@@ -55,6 +55,7 @@ __all__ = [
     "parse_mount",
     "parse_tmpfs",
     "parse_volumes_from",
+    "validate_host_mounts",
 ]
 
 log = logging.getLogger(__name__)
@@ -376,7 +377,10 @@ def parse_mount(spec: Any, *, check_source: bool = True) -> MountPoint:
             raise _MountConfigError(
                 mount_type, "must not set ReadOnly mode when using anonymous volumes"
             )
-        driver_config = _object(vopts.get("DriverConfig"), {"Name", "Options"}, mount_type, "DriverConfig") or {}
+        driver_config = (
+            _object(vopts.get("DriverConfig"), {"Name", "Options"}, mount_type, "DriverConfig")
+            or {}
+        )
         mp.name = source
         mp.named = bool(source)
         mp.driver = str(driver_config.get("Name") or DEFAULT_DRIVER)
@@ -483,7 +487,9 @@ def validate_host_mounts(host_config: Mapping[str, Any]) -> None:
         parse_bind(raw)
     mounts = host_config.get("Mounts")
     if mounts is not None and not isinstance(mounts, list):
-        raise errors.InvalidArgument("json: cannot unmarshal into Go struct field HostConfig.Mounts")
+        raise errors.InvalidArgument(
+            "json: cannot unmarshal into Go struct field HostConfig.Mounts"
+        )
     for spec in mounts or []:
         parse_mount(spec, check_source=False)
     tmpfs = host_config.get("Tmpfs")
@@ -564,6 +570,7 @@ class ContainerMounts:
             source_id = resolve_container(ref)
             for mp in self._points.get(source_id, []):
                 if mp.type == "tmpfs":
+                    # a tmpfs holds nothing to share (dockerd fails here: "get: no such volume")
                     continue
                 points[mp.destination] = MountPoint(
                     type=mp.type,
@@ -575,6 +582,7 @@ class ContainerMounts:
                     propagation=mp.propagation,
                     named=mp.named,
                     recursive=mp.recursive,
+                    create_source=mp.create_source,
                 )
         explicit: set[str] = set()
         volume_driver = str(host_config.get("VolumeDriver") or "")
@@ -603,7 +611,10 @@ class ContainerMounts:
             if cleaned in points or cleaned in tmpfs_dests:
                 continue
             points[cleaned] = MountPoint(
-                type="volume", destination=cleaned, driver=DEFAULT_DRIVER, copy_data=True
+                type="volume",
+                destination=cleaned,
+                driver=volume_driver or DEFAULT_DRIVER,
+                copy_data=True,
             )
         result = list(points.values())
         self._create_volumes(cid, result)
@@ -641,9 +652,7 @@ class ContainerMounts:
                 if not mp.name:
                     labels[ANONYMOUS_LABEL] = ""
                 existed = bool(mp.name) and volumes.exists(mp.name)
-                volume = volumes.create(
-                    mp.name, mp.driver, mp.volume_options, labels, ref=cid
-                )
+                volume = volumes.create(mp.name, mp.driver, mp.volume_options, labels, ref=cid)
                 acquired.append(volume.name)
                 if not existed:
                     created.append(volume.name)
@@ -686,15 +695,15 @@ class ContainerMounts:
             if mp.type == "volume":
                 if self._volumes is None:
                     raise errors.InvalidArgument("volumes are not supported by this daemon")
-                data = self._volumes.mount(mp.name)
+                volume_dir = self._volumes.mount(mp.name)
                 if mp.copy_data:
                     image_dir = secure_join(rootfs, mp.destination)
-                    if image_dir != rootfs and _is_empty_dir(data):
-                        _copy_up(image_dir, data)
+                    if image_dir != rootfs and _is_empty_dir(volume_dir):
+                        _copy_up(image_dir, volume_dir)
                     mp.copy_data = False
                     changed = True
                 destination = _prepare_target(rootfs, mp.destination, is_dir=True)
-                out.append(_bind_object(destination, str(data), mp))
+                out.append(_bind_object(destination, str(volume_dir), mp))
             elif mp.type == "bind":
                 source = mp.source
                 if not os.path.lexists(source):
@@ -798,7 +807,9 @@ def _prepare_target(rootfs: Path, destination: str, *, is_dir: bool) -> str:
     try:
         st = os.lstat(leaf)
     except FileNotFoundError:
-        fd = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755)
+        fd = os.open(
+            leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755
+        )
         os.close(fd)
         return inner
     if stat.S_ISLNK(st.st_mode):  # pragma: no cover - secure_join resolved it

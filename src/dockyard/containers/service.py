@@ -25,6 +25,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.containers.config import merge_config, validate_host_config
+from dockyard.containers.mounts import ContainerMounts
 from dockyard.containers.names import generate_name, validate_name
 from dockyard.containers.networking import NetSetupLike, NetworkManager
 from dockyard.containers.ocispec import SpecOptions, build_runtime_spec
@@ -39,6 +40,7 @@ from dockyard.mount import is_mounted, mount_all, unmount
 from dockyard.runtime import AttachStream, ExecProcess, MonitorInfo, OCIRuntimeError, Runtime
 from dockyard.snapshots import OverlaySnapshotter
 from dockyard.store import Database
+from dockyard.volumes import VolumeService
 
 __all__ = ["ContainerService", "ExecRecord"]
 
@@ -119,6 +121,7 @@ class ContainerService:
         cgroup_parent: str = "/dockyard",
         runtime_name: str = "runc",
         networks: NetworkManager | None = None,
+        volumes: VolumeService | None = None,
     ) -> None:
         self._db = db
         self._images = images
@@ -139,6 +142,7 @@ class ContainerService:
         for row in db.query("SELECT record FROM containers"):
             record = ContainerRecord.from_json(row["record"])
             self._records[record.id] = record
+        self._mounts = ContainerMounts(db, volumes, self._records)
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -238,11 +242,13 @@ class ContainerService:
         bundle = self.bundle(record)
         bundle.mkdir(parents=True)
         try:
+            self._mounts.create(cid, host_config, config, lambda ref: self.get(ref).id)
             if self._net is not None:
                 self._net.on_create(cid, name, host_config, body.get("NetworkingConfig"))
             self._snapshots.prepare(cid, self._images.rootfs_parent(image))
             self._save(record)
         except BaseException:
+            self._mounts.remove(cid, remove_volumes=True)
             if self._net is not None:
                 self._net.on_remove(cid)
             with contextlib.suppress(errors.DockyardError):
@@ -415,6 +421,7 @@ class ContainerService:
     def _fail_start(self, record: ContainerRecord, rootfs: Path, message: str) -> None:
         with contextlib.suppress(OSError, errors.DockyardError):
             unmount(rootfs)
+        self._mounts.release(record.id)
         lowered = message.lower()
         code = 128
         if "executable file not found" in lowered or "no such file or directory" in lowered:
@@ -474,7 +481,8 @@ class ContainerService:
                 cap_drop=list(hc.get("CapDrop") or []),
                 privileged=bool(hc.get("Privileged")),
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-                extra_mounts=self._write_etc_files(record, network_mode),
+                extra_mounts=self._write_etc_files(record, network_mode)
+                + self._mounts.setup(record.id, rootfs, hc.get("Tmpfs")),
                 cgroups_path=f"{self._cgroup_parent}/{record.id}",
                 memory=int(hc.get("Memory") or 0),
                 memory_swap=int(hc.get("MemorySwap") or 0),
@@ -503,6 +511,7 @@ class ContainerService:
             await self._runtime.delete(cid, force=True)
             with contextlib.suppress(OSError, errors.DockyardError):
                 unmount(self.bundle(record) / "rootfs")
+            self._mounts.release(cid)
             if self._net is not None:
                 await self._net.teardown(cid)
             oom = (self.bundle(record) / "oom").exists()
@@ -679,9 +688,9 @@ class ContainerService:
                 self._exit_future(record.id),
                 f"could not kill running container {record.id}, cannot remove",
             )
-        await self._remove(record)
+        await self._remove(record, volumes=volumes)
 
-    async def _remove(self, record: ContainerRecord) -> None:
+    async def _remove(self, record: ContainerRecord, *, volumes: bool = False) -> None:
         async with self._lock(record.id):
             if record.id not in self._records:
                 return
@@ -700,6 +709,10 @@ class ContainerService:
                     self._snapshots.remove(record.id)
                 shutil.rmtree(bundle, ignore_errors=True)
                 self._runtime.remove_exit_file(record.id)
+                self._mounts.remove(
+                    record.id,
+                    remove_volumes=volumes or bool(record.host_config.get("AutoRemove")),
+                )
                 if self._net is not None:
                     await self._net.teardown(record.id)
                     self._net.on_remove(record.id)
@@ -938,6 +951,8 @@ class ContainerService:
     def _match(self, r: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         if filters.get("id") and not any(r.id.startswith(v) for v in filters["id"]):
             return False
+        if filters.get("volume") and not self._mounts.matches_volume(r.id, filters["volume"]):
+            return False
         if filters.get("name") and not any(_name_match(r.name, v) for v in filters["name"]):
             return False
         if filters.get("label") and not _labels_match(
@@ -991,7 +1006,7 @@ class ContainerService:
             "Status": r.status_text(),
             "HostConfig": {"NetworkMode": mode},
             "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
+            "Mounts": self._mounts.inspect(r.id),
         }
         if self._net is not None:
             out["Ports"], out["NetworkSettings"]["Networks"] = self._net.summary(r.id, r.config)
@@ -1030,7 +1045,7 @@ class ContainerService:
             "ExecIDs": [e.id for e in self._execs.values() if e.container_id == r.id] or None,
             "HostConfig": hc,
             "GraphDriver": {"Name": "overlay2", "Data": self._graph_data(r)},
-            "Mounts": [],
+            "Mounts": self._mounts.inspect(r.id),
             "Config": r.config,
             "NetworkSettings": {
                 "Bridge": "",

@@ -16,6 +16,7 @@ from dockyard.networks.ipam import parse_pools
 from dockyard.runtime import Runtime
 from dockyard.snapshots import OverlaySnapshotter
 from dockyard.store import Database
+from dockyard.volumes import VolumeService
 
 __all__ = ["Services", "build_services"]
 
@@ -31,6 +32,7 @@ class Services:
     containers: ContainerService
     networks: NetworkService
     registries: Registries
+    volumes: VolumeService
     started_at: float = field(default_factory=time.time)
     daemon_id: str = ""
 
@@ -75,8 +77,10 @@ def build_services(config: DaemonConfig) -> Services:
             userland_proxy=config.userland_proxy,
         ),
     )
+    volumes = VolumeService(db, root / "volumes")
     containers = ContainerService(
         networks=networks,
+        volumes=volumes,
         db=db,
         images=images,
         snapshotter=snapshots,
@@ -101,5 +105,6 @@ def build_services(config: DaemonConfig) -> Services:
         containers=containers,
         networks=networks,
         registries=registries,
+        volumes=volumes,
         daemon_id=_daemon_id(root),
     )

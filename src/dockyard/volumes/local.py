@@ -191,10 +191,10 @@ class Volume:
         out: dict[str, Any] = {
             "CreatedAt": _rfc3339_seconds(self.created),
             "Driver": self.driver,
-            "Labels": dict(self.labels) or None,
+            "Labels": dict(sorted(self.labels.items())) or None,
             "Mountpoint": str(self.mountpoint),
             "Name": self.name,
-            "Options": dict(self.options) or None,
+            "Options": dict(sorted(self.options.items())) or None,
             "Scope": "local",
         }
         if usage is not None:

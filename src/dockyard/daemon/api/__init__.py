@@ -4,7 +4,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from dockyard.daemon.api import build, containers, distribution, exec, images, networks, system
+from dockyard.daemon.api import (
+    build,
+    containers,
+    distribution,
+    exec,
+    images,
+    networks,
+    system,
+    volumes,
+)
 
 ROUTES: list[Callable[[web.Application], None]] = [
     system.add_routes,
@@ -14,6 +23,7 @@ ROUTES: list[Callable[[web.Application], None]] = [
     exec.add_routes,
     distribution.add_routes,
     networks.add_routes,
+    volumes.add_routes,
 ]
 
 __all__ = ["ROUTES"]
