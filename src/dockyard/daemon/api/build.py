@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.build.commit import commit_container, export_rootfs
+from dockyard.build.commit import commit_container, export_rootfs, import_rootfs
 from dockyard.build.context import extract_context
 from dockyard.build.executor import Builder, BuildError, BuildOptions, prepare
 from dockyard.daemon.app import SERVICES_KEY, json_body, json_response
@@ -187,8 +187,61 @@ async def export(request: web.Request) -> web.StreamResponse:
             os.unlink(tmp)
 
 
+async def import_image(request: web.Request) -> web.StreamResponse:
+    """``POST /images/create?fromSrc=-``: the body is a rootfs tarball (``docker import``)."""
+    s = _services(request)
+    q = request.query
+    if q.get("fromSrc") != "-":
+        raise errors.InvalidArgument(
+            "importing from a URL is not supported: use fromSrc=- with the tarball as body"
+        )
+    repo = q.get("repo", "")
+    tag: str | None = None
+    if repo:
+        ref = parse(repo)
+        if q.get("tag"):
+            ref = ref.with_tag(q["tag"])
+        tag = ref.familiar()
+    work = Path(_work_dir(s))
+    fd, tmp = tempfile.mkstemp(dir=work, prefix="import-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.content.iter_chunked(1 << 20):
+                out.write(chunk)
+
+        def work_import() -> str:
+            with open(tmp, "rb") as src:
+                return import_rootfs(
+                    s.images,
+                    src,
+                    work,
+                    tag=tag,
+                    changes=[c for c in q.getall("changes", []) if c],
+                    message=q.get("message", ""),
+                ).id
+
+        image_id = await asyncio.to_thread(work_import)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    stream = JsonStream(request)
+    await stream.send({"status": image_id})
+    return await stream.finish()
+
+
+async def prune_cache(request: web.Request) -> web.Response:
+    """``POST /build/prune``: drop the build cache's entries (their images stay as images)."""
+    from dockyard.build.cache import BuildCache
+
+    cache = BuildCache(_services(request).db)
+    keys = [row["key"] for row in cache.entries()]
+    cache.prune()
+    return json_response({"CachesDeleted": keys or None, "SpaceReclaimed": 0})
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
+    r.add_post("/build/prune", prune_cache)
     r.add_post("/build", build)
     r.add_post("/commit", commit)
     r.add_get("/images/{name:.+}/history", history)

@@ -95,9 +95,11 @@ async def _stream_job(
 
 
 async def create_image(request: web.Request) -> web.StreamResponse:
-    """``docker pull``; ``fromSrc`` (import) is not served here yet."""
+    """``docker pull``, or ``docker import`` when ``fromSrc`` is given."""
     if request.query.get("fromSrc"):
-        raise errors.InvalidArgument("importing images (fromSrc) is not supported yet")
+        from dockyard.daemon.api.build import import_image
+
+        return await import_image(request)
     from_image = request.query.get("fromImage", "")
     if not from_image:
         raise errors.InvalidArgument("fromImage or fromSrc must be given")

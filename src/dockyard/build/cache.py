@@ -1,0 +1,100 @@
+"""The build cache: which image a build step made from which parent.
+
+A key is the sha256 of the parent image ID, the step's evaluated instruction (with the
+build-time environment that changes its meaning, e.g. ARG values for RUN) and, for
+COPY/ADD, the hash of the sources' content and metadata (`hash_sources`). An entry is
+valid while its image exists; it goes with the image (``builder prune``, image delete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from dockyard.store.db import Database
+
+__all__ = ["BuildCache", "cache_key", "hash_sources"]
+
+
+def cache_key(parent: str, step: str, content: str = "") -> str:
+    h = hashlib.sha256()
+    for part in (parent, step, content):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def hash_sources(paths: Iterable[tuple[str, Path]]) -> str:
+    """Hash of (name, tree) pairs: every entry's relative path, type, mode, size, link
+    target and file bytes (owners and times are not: COPY resets them)."""
+    h = hashlib.sha256()
+    for name, root in paths:
+        h.update(f"S {name}\0".encode())
+        for rel, full in _walk(root):
+            st = os.lstat(full)
+            h.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
+            if stat.S_ISLNK(st.st_mode):
+                h.update(os.readlink(full).encode())
+            elif stat.S_ISREG(st.st_mode):
+                h.update(str(st.st_size).encode())
+                with open(full, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        h.update(chunk)
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def _walk(root: Path) -> Iterable[tuple[str, str]]:
+    yield ".", str(root)
+    if not root.is_dir() or root.is_symlink():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            yield os.path.relpath(full, root), full
+
+
+class BuildCache:
+    """The ``build_cache`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, key: str) -> str | None:
+        rows = self._db.query("SELECT image_id FROM build_cache WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def put(self, key: str, parent: str, image_id: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO build_cache (key, parent, image_id, created)"
+                " VALUES (?, ?, ?, ?)",
+                (key, parent, image_id, int(time.time())),
+            )
+
+    def forget(self, key: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM build_cache WHERE key = ?", (key,))
+
+    def count(self) -> int:
+        return int(self._db.query("SELECT COUNT(*) FROM build_cache")[0][0])
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every cache entry (``system df``)."""
+        rows = self._db.query(
+            "SELECT key, parent, image_id, created FROM build_cache ORDER BY created"
+        )
+        return [dict(row) for row in rows]
+
+    def prune(self) -> int:
+        """Drop every entry; return how many there were."""
+        with self._db.transaction() as conn:
+            n = int(conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0])
+            conn.execute("DELETE FROM build_cache")
+        return n
