@@ -23,6 +23,13 @@ pytestmark = pytest.mark.unit
 CID = "7ef01e8c" + "0" * 56
 
 
+@pytest.fixture(autouse=True)
+def _isolated_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read the user's credentials: pulls would send them."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.delenv("DOCKYARD_CONFIG", raising=False)
+
+
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[FakeDaemon]:
     with FakeDaemon(tmp_path) as fake:

@@ -141,6 +141,13 @@ class FakeDaemon:
 
     def __exit__(self, *exc: object) -> None:
         self._stopped = True
+        # Wake the blocked accept() before closing: a closed descriptor number can be
+        # reused by the next test's socket, which the old accept thread would then serve.
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._threads[0].join(5)
         self._server.close()
         for conn in self._conns:
             try:

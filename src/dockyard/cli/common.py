@@ -16,6 +16,7 @@ import click
 
 if TYPE_CHECKING:
     from dockyard.client import Client
+    from dockyard.client.dockerconfig import ConfigFile
 
 __all__ = [
     "PROG",
@@ -24,6 +25,7 @@ __all__ = [
     "StatusError",
     "describe_error",
     "get_client",
+    "get_state",
     "require_args",
     "usage_error",
 ]
@@ -46,7 +48,9 @@ class CLIState:
 
     host: str | None = None
     debug: bool = False
+    config_dir: str | None = None
     _client: Any = field(default=None, repr=False)
+    _docker_config: Any = field(default=None, repr=False)
 
     def client(self) -> Client:
         if self._client is None:
@@ -56,13 +60,33 @@ class CLIState:
         client: Client = self._client
         return client
 
+    def docker_config(self) -> ConfigFile:
+        """The client config (``--config``/``DOCKYARD_CONFIG``/``DOCKER_CONFIG``/``~/.docker``),
+        read once; a broken file is reported on stderr and treated as empty, like docker."""
+        if self._docker_config is None:
+            import sys
 
-def get_client(ctx: click.Context) -> Client:
+            from dockyard.client import dockerconfig
+
+            config = dockerconfig.load(dockerconfig.config_dir(self.config_dir))
+            if config.warning:
+                sys.stderr.write(f"WARNING: {config.warning}\n")
+                sys.stderr.flush()
+            self._docker_config = config
+        loaded: ConfigFile = self._docker_config
+        return loaded
+
+
+def get_state(ctx: click.Context) -> CLIState:
     state = ctx.find_object(CLIState)
     if state is None:
         state = CLIState()
         ctx.obj = state
-    return state.client()
+    return state
+
+
+def get_client(ctx: click.Context) -> Client:
+    return get_state(ctx).client()
 
 
 def describe_error(exc: BaseException) -> str:

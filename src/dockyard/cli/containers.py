@@ -83,7 +83,8 @@ RAW_PS_FORMAT = (
 
 
 def pull_for_create(client: Client, image: str, *, quiet: bool, platform: str | None) -> None:
-    """Pull ``image`` the way ``create``/``run`` do: progress to stderr.
+    """Pull ``image`` the way ``create``/``run`` do: progress to stderr, with the stored
+    credentials for its registry.
 
     Raises the client's errors, or ``JSONMessageError`` for an error inside the stream.
     """
@@ -91,10 +92,12 @@ def pull_for_create(client: Client, image: str, *, quiet: bool, platform: str | 
     from dockyard.reference import parse
 
     from .progress import display_messages
+    from .registry import registry_auth_for_current
 
     ref = parse(image)
     tag = ref.digest or ref.tag
-    with client.image_create(ref.name, tag=tag, platform=platform) as stream:
+    header = registry_auth_for_current(ref.domain)
+    with client.image_create(ref.name, tag=tag, platform=platform, registry_auth=header) as stream:
         messages = iter_json_messages(stream.read)
         if quiet:
             sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
@@ -206,6 +209,7 @@ def _container_options(run_command: bool) -> Callable[[Callable[..., Any]], Call
             o("--log-driver", default="", help="Logging driver for the container"),
             o("--log-opt", multiple=True, help="Log driver options"),
             o("-m", "--memory", default="", help="Memory limit"),
+            o("--mount", multiple=True, help="Attach a filesystem mount to the container"),
             o("--name", default=None, help="Assign a name to the container"),
             o(
                 "--network",
@@ -263,6 +267,11 @@ def _container_options(run_command: bool) -> Callable[[Callable[..., Any]], Call
                 help='Username or UID (format: "<name|uid>[:<group|gid>]")',
             ),
             o("-v", "--volume", multiple=True, help="Bind mount a volume"),
+            o(
+                "--volumes-from",
+                multiple=True,
+                help="Mount volumes from the specified container(s)",
+            ),
             o("-w", "--workdir", default="", help="Working directory inside the container"),
         ]
         if run_command:
@@ -325,6 +334,8 @@ def _body_from_options(
         publish_all=bool(opts["publish_all"]),
         expose=opts["expose"],
         volumes=opts["volume"],
+        mounts=opts["mount"],
+        volumes_from=opts["volumes_from"],
         privileged=bool(opts["privileged"]),
         cap_add=opts["cap_add"],
         cap_drop=opts["cap_drop"],

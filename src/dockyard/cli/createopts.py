@@ -8,6 +8,7 @@ set, map keys sorted, and every ``HostConfig`` key docker always sends. Bad valu
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ __all__ = [
     "env_value",
     "parse_bytes",
     "parse_env_file",
+    "parse_mount_flag",
     "parse_ports",
     "parse_restart",
     "parse_ulimit",
@@ -54,6 +56,8 @@ class CreateOptions:
     publish_all: bool = False
     expose: Sequence[str] = ()
     volumes: Sequence[str] = ()
+    mounts: Sequence[str] = ()
+    volumes_from: Sequence[str] = ()
     privileged: bool = False
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
@@ -139,11 +143,12 @@ _HOST_CONFIG_TEMPLATE: tuple[tuple[str, Any], ...] = (
     ("CpuPercent", 0),
     ("IOMaximumIOps", 0),
     ("IOMaximumBandwidth", 0),
+    ("Mounts", None),  # omitempty
     ("MaskedPaths", None),
     ("ReadonlyPaths", None),
     ("Init", None),  # omitempty
 )
-_OMITEMPTY_HOST = frozenset(["Tmpfs", "Sysctls", "Init"])
+_OMITEMPTY_HOST = frozenset(["Tmpfs", "Sysctls", "Mounts", "Init"])
 
 _EMPTY_ENDPOINT: tuple[tuple[str, Any], ...] = (
     ("IPAMConfig", None),
@@ -398,7 +403,11 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
     attach_stdin = opts.interactive and not opts.detach
 
     host: dict[str, Any] = {k: _copy(v) for k, v in _HOST_CONFIG_TEMPLATE}
-    host["Binds"] = list(opts.volumes) or None
+    binds, anonymous = _split_volumes(opts.volumes)
+    host["Binds"] = binds or None
+    host["VolumesFrom"] = list(opts.volumes_from) or None
+    if opts.mounts:
+        host["Mounts"] = [parse_mount_flag(m) for m in opts.mounts]
     if opts.log_driver or opts.log_opts:
         host["LogConfig"] = {"Type": opts.log_driver, "Config": _kv_map(opts.log_opts)}
     host["NetworkMode"] = network
@@ -459,7 +468,7 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
             "Env": env_list or None,
             "Cmd": list(opts.command) or None,
             "Image": opts.image,
-            "Volumes": {},
+            "Volumes": {dest: {} for dest in sorted(anonymous)},
             "WorkingDir": opts.workdir,
             "Entrypoint": None if opts.entrypoint is None else [opts.entrypoint],
             "OnBuild": None,
@@ -478,3 +487,180 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
 def _tmpfs(spec: str) -> tuple[str, str]:
     path, _, options = spec.partition(":")
     return path, options
+
+
+# --------------------------------------------------------------------------- volumes, --mount
+
+
+def _split_volumes(specs: Sequence[str]) -> tuple[list[str], set[str]]:
+    """``-v`` values → (``Binds``, ``Config.Volumes`` keys), as the docker CLI splits them: a bare
+    container path is an anonymous volume; a relative ``./host`` path becomes absolute."""
+    binds: list[str] = []
+    anonymous: set[str] = set()
+    for spec in specs:
+        if not spec:
+            raise InvalidArgument("invalid empty volume spec")
+        if ":" not in spec:
+            anonymous.add(spec)
+            continue
+        host, _, rest = spec.partition(":")
+        if host.startswith("."):
+            host = os.path.abspath(host)
+        binds.append(f"{host}:{rest}")
+    return binds, anonymous
+
+
+_GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def _go_bool(value: str) -> bool | None:
+    if value in _GO_TRUE:
+        return True
+    if value in _GO_FALSE:
+        return False
+    return None
+
+
+def parse_mount_flag(value: str) -> dict[str, Any]:
+    """One ``--mount`` value → a ``HostConfig.Mounts`` entry, as docker CLI's ``MountOpt``
+    builds it (Go field order, omitempty). Raises ``InvalidArgument`` with the CLI's words,
+    prefixed ``invalid argument "…" for "--mount" flag: ``."""
+    try:
+        return _parse_mount_flag(value)
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            f'invalid argument "{value}" for "--mount" flag: {exc.message}'
+        ) from None
+
+
+def _parse_mount_flag(value: str) -> dict[str, Any]:
+    try:
+        fields = next(csv.reader([value]), [])
+    except csv.Error as exc:
+        raise InvalidArgument(str(exc)) from None
+    mount: dict[str, Any] = {"Type": "volume"}
+    source = target = consistency = ""
+    readonly = False
+    bind: dict[str, Any] | None = None
+    volume: dict[str, Any] | None = None
+    tmpfs: dict[str, Any] | None = None
+
+    def volume_opts() -> dict[str, Any]:
+        nonlocal volume
+        if volume is None:
+            volume = {"NoCopy": False, "Labels": {}, "Subpath": "", "DriverConfig": {}}
+        return volume
+
+    def bind_opts() -> dict[str, Any]:
+        nonlocal bind
+        if bind is None:
+            bind = {"Propagation": "", "NonRecursive": False, "CreateMountpoint": False}
+        return bind
+
+    def tmpfs_opts() -> dict[str, Any]:
+        nonlocal tmpfs
+        if tmpfs is None:
+            tmpfs = {"SizeBytes": 0, "Mode": 0}
+        return tmpfs
+
+    for field_ in fields:
+        key, sep, val = field_.partition("=")
+        key = key.lower()
+        if not sep:
+            if key in ("readonly", "ro"):
+                readonly = True
+            elif key == "volume-nocopy":
+                volume_opts()["NoCopy"] = True
+            elif key == "bind-nonrecursive":
+                bind_opts()["NonRecursive"] = True
+            else:
+                raise InvalidArgument(f"invalid field '{field_}' must be a key=value pair")
+            continue
+        if key == "type":
+            mount["Type"] = val.lower()
+        elif key in ("source", "src"):
+            source = val
+            if val == "." or val.startswith("./"):
+                source = os.path.abspath(val)
+        elif key in ("target", "dst", "destination"):
+            target = val
+        elif key in ("readonly", "ro"):
+            parsed = _go_bool(val)
+            if parsed is None:
+                raise InvalidArgument(f"invalid value for {key}: {val}")
+            readonly = parsed
+        elif key == "consistency":
+            consistency = val.lower()
+        elif key == "bind-propagation":
+            bind_opts()["Propagation"] = val.lower()
+        elif key == "bind-nonrecursive":
+            parsed = _go_bool(val)
+            if parsed is None:
+                raise InvalidArgument(f"invalid value for {key}: {val}")
+            bind_opts()["NonRecursive"] = parsed
+        elif key == "volume-subpath":
+            volume_opts()["Subpath"] = val
+        elif key == "volume-nocopy":
+            parsed = _go_bool(val)
+            if parsed is None:
+                raise InvalidArgument(f"invalid value for volume-nocopy: {val}")
+            volume_opts()["NoCopy"] = parsed
+        elif key == "volume-driver":
+            volume_opts()["DriverConfig"]["Name"] = val
+        elif key == "volume-opt":
+            k, _, v = val.partition("=")
+            if k:
+                volume_opts()["DriverConfig"].setdefault("Options", {})[k] = v
+        elif key == "volume-label":
+            k, _, v = val.partition("=")
+            if k:
+                volume_opts()["Labels"][k] = v
+        elif key == "tmpfs-size":
+            try:
+                tmpfs_opts()["SizeBytes"] = parse_bytes(val)
+            except InvalidArgument:
+                raise InvalidArgument(f"invalid value for {key}: {val}") from None
+        elif key == "tmpfs-mode":
+            try:
+                tmpfs_opts()["Mode"] = int(val, 8)
+            except ValueError:
+                raise InvalidArgument(f"invalid value for {key}: {val}") from None
+        else:
+            raise InvalidArgument(f"unexpected key '{key}' in '{field_}'")
+    kind = mount["Type"]
+    if not kind:
+        raise InvalidArgument("type is required")
+    if not target:
+        raise InvalidArgument("target is required")
+    if volume is not None and kind != "volume":
+        raise InvalidArgument(f"cannot mix 'volume-*' options with mount type '{kind}'")
+    if bind is not None and kind != "bind":
+        raise InvalidArgument(f"cannot mix 'bind-*' options with mount type '{kind}'")
+    if tmpfs is not None and kind != "tmpfs":
+        raise InvalidArgument(f"cannot mix 'tmpfs-*' options with mount type '{kind}'")
+    if source:
+        mount["Source"] = source
+    mount["Target"] = target
+    if readonly:
+        mount["ReadOnly"] = True
+    if consistency:
+        mount["Consistency"] = consistency
+    if bind is not None:
+        mount["BindOptions"] = {k: v for k, v in bind.items() if v}
+    if volume is not None:
+        out: dict[str, Any] = {}
+        if volume["NoCopy"]:
+            out["NoCopy"] = True
+        if volume["Labels"]:
+            out["Labels"] = dict(sorted(volume["Labels"].items()))
+        if volume["Subpath"]:
+            out["Subpath"] = volume["Subpath"]
+        driver = volume["DriverConfig"]
+        if "Options" in driver:
+            driver["Options"] = dict(sorted(driver["Options"].items()))
+        out["DriverConfig"] = driver
+        mount["VolumeOptions"] = out
+    if tmpfs is not None:
+        mount["TmpfsOptions"] = {k: v for k, v in tmpfs.items() if v}
+    return mount

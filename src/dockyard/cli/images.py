@@ -1,4 +1,4 @@
-"""Image commands: images, pull, load, save, tag, rmi."""
+"""Image commands: images, pull, load, save, tag, rmi (push is in ``registry``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ import click
 from dockyard.client import iter_json_messages
 from dockyard.errors import DockyardError
 
-from .common import DockerCommand, StatusError, describe_error, get_client, require_args
+from .common import (
+    DockerCommand,
+    StatusError,
+    describe_error,
+    get_client,
+    get_state,
+    require_args,
+)
 from .formatting import IMAGE_HEADERS, Formatter, image_rows
 from .gofmt import TemplateError
 from .progress import JSONMessageError, display_messages
@@ -149,8 +156,11 @@ def pull(
         if not quiet:
             click.echo("Using default tag: latest")
     tag = None if all_tags else (ref.digest or ref.tag)
+    from .registry import registry_auth
+
+    header = registry_auth(get_state(ctx), ref.domain)
     client = get_client(ctx)
-    with client.image_create(ref.name, tag=tag, platform=platform) as stream:
+    with client.image_create(ref.name, tag=tag, platform=platform, registry_auth=header) as stream:
         try:
             if quiet:
                 with open(os.devnull, "w") as sink:

@@ -26,7 +26,10 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("interactive:exec_", "Execute a command in a running container"),
     "ps": ("containers:ps", "List containers"),
     "pull": ("images:pull", "Download an image from a registry"),
+    "push": ("registry:push", "Upload an image to a registry"),
     "images": ("images:images", "List images"),
+    "login": ("registry:login", "Authenticate to a registry"),
+    "logout": ("registry:logout", "Log out from a registry"),
     "build": ("build:build", "Build an image from a Dockerfile"),
     "commit": ("build:commit", "Create a new image from a container's changes"),
     "export": ("build:export", "Export a container's filesystem as a tar archive"),
@@ -60,6 +63,7 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("main:image_group", "Manage images"),
     "system": ("main:system_group", "Manage Dockyard"),
     "network": ("main:network_group", "Manage networks"),
+    "volume": ("main:volume_group", "Manage volumes"),
     "port": ("networks:port", "List port mappings or a specific mapping for the container"),
 }
 
@@ -94,6 +98,7 @@ IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("images:images", "List images"),
     "list": ("images:images", "List images"),
     "pull": TOP_COMMANDS["pull"],
+    "push": TOP_COMMANDS["push"],
     "rm": TOP_COMMANDS["rmi"],
     "remove": TOP_COMMANDS["rmi"],
     "save": TOP_COMMANDS["save"],
@@ -114,6 +119,16 @@ NETWORK_COMMANDS: dict[str, tuple[str, str]] = {
     "prune": ("networks:prune", "Remove all unused networks"),
     "rm": ("networks:rm", "Remove one or more networks"),
     "remove": ("networks:rm", "Remove one or more networks"),
+}
+
+VOLUME_COMMANDS: dict[str, tuple[str, str]] = {
+    "create": ("volumes:create", "Create a volume"),
+    "inspect": ("volumes:inspect", "Display detailed information on one or more volumes"),
+    "ls": ("volumes:ls", "List volumes"),
+    "list": ("volumes:ls", "List volumes"),
+    "prune": ("volumes:prune", "Remove unused local volumes"),
+    "rm": ("volumes:rm", "Remove one or more volumes"),
+    "remove": ("volumes:rm", "Remove one or more volumes"),
 }
 
 _HIDDEN_ALIASES = {"list", "remove"}
@@ -168,6 +183,13 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     invoke_without_command=True,
     help="A self-sufficient runtime for containers (Docker-compatible).",
 )
+@click.option(
+    "--config",
+    "config_dir",
+    metavar="DIR",
+    default=None,
+    help="Location of client config files (default: $DOCKER_CONFIG or ~/.docker)",
+)
 @click.option("-H", "--host", "host", metavar="HOST", help="Daemon socket to connect to")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 @click.option(
@@ -187,8 +209,10 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     help="Print version information and quit",
 )
 @click.pass_context
-def cli(ctx: click.Context, host: str | None, debug: bool, log_level: str) -> None:
-    ctx.obj = CLIState(host=host, debug=debug)
+def cli(
+    ctx: click.Context, config_dir: str | None, host: str | None, debug: bool, log_level: str
+) -> None:
+    ctx.obj = CLIState(host=host, debug=debug, config_dir=config_dir)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -214,6 +238,7 @@ container_group = _group("container", CONTAINER_COMMANDS, "Manage containers")
 image_group = _group("image", IMAGE_COMMANDS, "Manage images")
 system_group = _group("system", SYSTEM_COMMANDS, "Manage Dockyard")
 network_group = _group("network", NETWORK_COMMANDS, "Manage networks")
+volume_group = _group("volume", VOLUME_COMMANDS, "Manage volumes")
 
 
 def _usage_of(ctx: click.Context | None) -> str:

@@ -843,6 +843,19 @@ class Client:
             "POST", "/images/create", query=query, headers={"X-Registry-Auth": registry_auth}
         )
 
+    def image_push(
+        self, name: str, *, tag: str | None = None, registry_auth: str = EMPTY_AUTH
+    ) -> StreamResponse:
+        """Push: ``name`` is the familiar name, unescaped in the path as docker sends it
+        (``/images/127.0.0.1:5000/app/push``); no ``tag`` pushes every tag. The answer is
+        JSON progress; errors after the first line come inside it."""
+        return self.stream(
+            "POST",
+            f"/images/{_quote_path(name)}/push",
+            query={"tag": tag or None},
+            headers={"X-Registry-Auth": registry_auth},
+        )
+
     def image_load(self, data: BinaryIO | Iterable[bytes], *, quiet: bool) -> StreamResponse:
         """Upload a docker-archive (chunked, 32 KiB chunks); the answer is JSON progress."""
         return self.stream(
@@ -868,6 +881,14 @@ class Client:
         return list(
             self.request("DELETE", f"/images/{_quote_path(name)}", query=query).json() or []
         )
+
+    # -- registries -----------------------------------------------------------------
+
+    def registry_login(self, auth: Mapping[str, str]) -> JSONDict:
+        """``POST /auth`` with the auth-config JSON (``username``, ``password``,
+        ``serveraddress`` …); ``{"Status": …, "IdentityToken": …}``. Refused credentials
+        raise ``Unauthorized`` with the daemon's words."""
+        return dict(self.request("POST", "/auth", json_body=dict(auth)).json() or {})
 
     # -- other objects (for the generic inspect) -------------------------------------
 
