@@ -29,8 +29,9 @@ from dockyard.images import ImageService
 from dockyard.mount import is_mounted, mount_all, unmount_all
 from dockyard.snapshots import OverlaySnapshotter
 from dockyard.store import Database
+from tests.conftest import SHARED_BUILDER
 
-BUILD = Path("/work/shared/images/build-test-images")
+BUILD = SHARED_BUILDER
 SHARED_OUT = Path("/var/cache/dockyard-test-images")
 LAYER_CACHE = Path("/var/cache/test-images")
 

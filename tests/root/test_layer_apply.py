@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 
 from dockyard.archive import LayerApplyResult, apply_layer
+from tests.conftest import SHARED_BUILDER
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (overlay mount, mknod, chown)"),
 ]
 
-BUILDER = Path("/work/shared/images/build-test-images")
+BUILDER = SHARED_BUILDER
 IMAGES = Path("/var/cache/dockyard-test-images")
 LAYER_CACHE = Path("/var/cache/test-images")
 
