@@ -83,6 +83,8 @@ _DURATIONS = {
 }
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Pull = Callable[[str, Emit], Awaitable[None]]
+"""Fetches an image into the store, reporting pull progress through ``Emit``."""
 
 
 class BuildError(DockyardError):
@@ -289,7 +291,9 @@ class Builder:
         db: Database,
         *,
         work_dir: Path,
+        pull: Pull | None = None,
     ) -> None:
+        self._pull = pull
         self._images = images
         self._containers = containers
         self._snapshots = snapshots
@@ -420,16 +424,25 @@ class _Run:
         for s in self.plan.stages[: stage.index]:
             if s.name and s.name == name.lower():
                 return self.results[s.index]
+        if self.opts.pull and self.b._pull is not None:
+            await self._pull_base(name)
         try:
             return await asyncio.to_thread(self.b._images.resolve, name)
         except NotFound:
-            raise BuildError(
-                f"pull access denied for {name}, repository does not exist or may require"
-                " 'docker login': no such image locally and pulling during build is not"
-                " supported yet"
-            ) from None
+            if self.b._pull is None:
+                raise BuildError(f"No such image: {name}") from None
         except InvalidArgument as exc:
             raise BuildError(str(exc.message)) from None
+        await self._pull_base(name)
+        return await asyncio.to_thread(self.b._images.resolve, name)
+
+    async def _pull_base(self, name: str) -> None:
+        """``FROM`` an image the store lacks (or ``--pull``): fetch it like ``docker pull``."""
+        assert self.b._pull is not None
+        try:
+            await self.b._pull(name, self.emit)
+        except DockyardError as exc:
+            raise BuildError(exc.message) from None
 
     # -- dispatch --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import os
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,20 +170,25 @@ def build(
         with api_build(client, _chunks(spool), query) as stream:
             from dockyard.client import iter_json_messages
 
-            for message in iter_json_messages(stream.read):
-                if not isinstance(message, dict):
-                    continue
-                if "errorDetail" in message or "error" in message:
-                    detail = message.get("errorDetail") or {}
-                    text = detail.get("message") or message.get("error") or "build failed"
-                    raise StatusError(int(detail.get("code") or 1), str(text))
+            from .progress import JSONMessageError, display_messages
+
+            def on_aux(message: Mapping[str, Any]) -> None:
+                nonlocal image_id
                 aux = message.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
-                text = message.get("stream")
-                if text and not quiet:
-                    sys.stdout.write(text)
-                    sys.stdout.flush()
+
+            # Like docker: steps as text, and pulls of base images as progress lines.
+            out = io.StringIO() if quiet else sys.stdout
+            try:
+                display_messages(
+                    iter_json_messages(stream.read),
+                    out,
+                    is_terminal=not quiet and sys.stdout.isatty(),
+                    aux=on_aux,
+                )
+            except JSONMessageError as exc:
+                raise StatusError(exc.code or 1, exc.message or "build failed") from None
         if quiet and image_id:
             click.echo(image_id)
         if iidfile and image_id:

@@ -10,6 +10,7 @@ plain 400 (``dockerfile parse error line N: …``). Step failures arrive in the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -23,11 +24,12 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.build.commit import commit_container, export_rootfs, import_rootfs
 from dockyard.build.context import extract_context
-from dockyard.build.executor import Builder, BuildError, BuildOptions, prepare
+from dockyard.build.executor import Builder, BuildError, BuildOptions, Emit, Pull, prepare
 from dockyard.daemon.app import SERVICES_KEY, json_body, json_response
 from dockyard.daemon.services import Services
 from dockyard.daemon.streams import JsonStream
-from dockyard.reference import parse
+from dockyard.distribution import AuthConfig
+from dockyard.reference import Reference, parse
 
 __all__ = ["add_routes"]
 
@@ -84,6 +86,53 @@ def _work_dir(s: Services) -> str:
     return str(path)
 
 
+def _registry_auth(request: web.Request, ref: Reference) -> AuthConfig:
+    """The credentials for ``ref``'s registry from ``X-Registry-Config`` (base64url JSON map
+    of registry → auth config, as the docker CLI sends it for builds)."""
+    raw = request.headers.get("X-Registry-Config", "")
+    if not raw:
+        return AuthConfig()
+    try:
+        configs = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, json.JSONDecodeError):
+        return AuthConfig()
+    if not isinstance(configs, dict):
+        return AuthConfig()
+    keys = (
+        ["https://index.docker.io/v1/", "docker.io", "index.docker.io"]
+        if ref.domain == "docker.io"
+        else [ref.domain, f"https://{ref.domain}", f"http://{ref.domain}"]
+    )
+    for key in keys:
+        if key in configs:
+            return AuthConfig.from_json(configs[key])
+    return AuthConfig()
+
+
+def _puller(s: Services, request: web.Request, platform: str | None) -> Pull:
+    async def pull(name: str, emit: Emit) -> None:
+        ref = parse(name)
+        job = await s.registries.resolve_pull(ref, _registry_auth(request, ref), platform or None)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def report(message: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+
+        async def forward() -> None:
+            while (message := await queue.get()) is not None:
+                await emit(message)
+
+        forwarder = asyncio.ensure_future(forward())
+        try:
+            await job.run(report)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+            await forwarder
+
+    return pull
+
+
 async def build(request: web.Request) -> web.StreamResponse:
     s = _services(request)
     options = _options(request)
@@ -107,7 +156,14 @@ async def build(request: web.Request) -> web.StreamResponse:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool)
         plan = prepare(Path(ctx), options)
-        builder = Builder(s.images, s.containers, s.snapshots, s.db, work_dir=Path(work))
+        builder = Builder(
+            s.images,
+            s.containers,
+            s.snapshots,
+            s.db,
+            work_dir=Path(work),
+            pull=_puller(s, request, options.platform),
+        )
         stream = JsonStream(request)
         held: list[dict[str, Any]] = []
 
