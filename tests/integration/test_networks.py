@@ -248,3 +248,79 @@ def test_kill9_restart_keeps_running_and_cleans(clean: TestDaemon) -> None:
         time.sleep(0.1)  # k2's veth on the default bridge is gone
     assert _veths_on(clean.bridge) == []
     assert len(list((clean.exec_root / "netns").iterdir())) == 1
+
+
+@pytest.fixture(scope="module")
+def nginx_image() -> Path:
+    """nginx from the project's own offline builder (Debian's nginx on debian:bookworm-slim)."""
+    out = Path("/var/cache/dockyard-base/out")
+    r = subprocess.run(
+        [
+            str(
+                Path(os.environ.get("VIRTUAL_ENV", "/opt/dockyard-venv"))
+                / "bin"
+                / "dockyard-base-images"
+            ),
+            "build",
+            "--only",
+            "nginx",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if r.returncode != 0:
+        pytest.fail(f"building nginx failed: {r.stderr[-2000:]}")
+    return out / "nginx.tar"
+
+
+@pytest.mark.parametrize("client", ["dockyard", "docker"])
+def test_nginx_by_name_alias_and_published_port(
+    netd: TestDaemon, nginx_image: Path, client: str
+) -> None:
+    run = netd.cli if client == "dockyard" else netd.docker
+    if netd.request("GET", "/images/nginx/json")[0] != 200:
+        netd.load(nginx_image)
+    net = f"web{secrets.token_hex(3)}"
+    name = f"ngx{secrets.token_hex(3)}"
+    port = _free_port()
+    assert run("network", "create", net).returncode == 0
+    try:
+        r = run(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "--network-alias",
+            "frontdoor",
+            "-p",
+            f"127.0.0.1:{port}:80",
+            "nginx",
+        )
+        assert r.returncode == 0, r.stderr
+        for target in (name, "frontdoor"):
+            got = run(
+                "run", "--rm", "--network", net, "busybox", "wget", "-qO-", f"http://{target}/"
+            )
+            assert got.returncode == 0, got.stderr
+            assert "Welcome to nginx" in got.stdout
+        other = run("run", "--rm", "busybox", "wget", "-qO-", "-T", "2", f"http://{name}/")
+        assert other.returncode != 0  # the default bridge has no DNS for container names
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                    assert b"Welcome to nginx" in resp.read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert '"GET / HTTP/1.1" 200' in run("logs", name).stdout  # access log → stdout
+    finally:
+        run("rm", "-f", name)
+        run("network", "rm", net)
+    assert_idle(netd)
