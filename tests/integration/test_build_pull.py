@@ -54,3 +54,15 @@ def test_from_a_missing_image_pulls_it(daemon: TestDaemon, tmp_path: Path) -> No
         daemon.request("DELETE", f"/images/{ref}?force=1")
         registry.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_dockerfile_from_stdin_with_a_context_dir(daemon: TestDaemon, tmp_path: Path) -> None:
+    """``docker build -f - DIR`` sends a context whose last member lacks padding (Go's tar)."""
+    (tmp_path / "hello.txt").write_text("hi-from-context\n")
+    dockerfile = b'FROM busybox\nCOPY hello.txt /h\nCMD ["cat", "/h"]\n'
+    r = daemon.docker("build", "-t", "fromstdin", "-f", "-", str(tmp_path), input=dockerfile)
+    assert r.returncode == 0, r.stderr
+    try:
+        assert daemon.docker("run", "--rm", "fromstdin").stdout == "hi-from-context\n"
+    finally:
+        daemon.request("DELETE", "/images/fromstdin?force=1")

@@ -452,10 +452,8 @@ class ContainerService:
                 f"the working directory '{cwd}' is invalid, it needs to be an absolute path"
             )
         if cwd != "/":
-            target = mkdir_in_root(rootfs, cwd)
-            os.lchown(target, uid, gid) if not os.listdir(
-                target
-            ) and target.stat().st_uid != uid else None
+            # Like moby's SetupWorkingDirectory: created (root-owned) when missing.
+            mkdir_in_root(rootfs, cwd)
         env = list(config.get("Env") or [])
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.insert(0, f"HOSTNAME={config.get('Hostname') or record.id[:12]}")
