@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from dockyard.units import human_duration
 
 from .gofmt import MISSING, TemplateError, go_quote
 
@@ -116,34 +117,6 @@ def bytes_size(size: float) -> str:
     """``units.BytesSize``: base 1024, ``23.54GiB``."""
     value, unit = _scale(float(size), 1024.0, _BINARY_UNITS)
     return _go_g(value, 4) + unit
-
-
-def human_duration(seconds: float) -> str:
-    """``units.HumanDuration``: ``Less than a second``, ``2 minutes``, ``About an hour``…"""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = math.floor(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def go_duration(seconds: float) -> str:

@@ -1,0 +1,36 @@
+"""Docker's ``go-units`` wording, shared by the daemon (``Up 3 minutes`` in ``ps``) and the
+CLI (``2 hours ago``). Pure."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["human_duration"]
+
+
+def human_duration(seconds: float) -> str:
+    """``units.HumanDuration``: ``Less than a second``, ``2 minutes``, ``About an hour``…"""
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = math.floor(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
