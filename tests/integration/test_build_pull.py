@@ -66,3 +66,24 @@ def test_dockerfile_from_stdin_with_a_context_dir(daemon: TestDaemon, tmp_path: 
         assert daemon.docker("run", "--rm", "fromstdin").stdout == "hi-from-context\n"
     finally:
         daemon.request("DELETE", "/images/fromstdin?force=1")
+
+
+def test_cache_from_limits_reuse_to_those_images(daemon: TestDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        f'FROM busybox\nRUN echo cache-from-{tmp_path.name} > /f\nCMD ["cat", "/f"]\n'
+    )
+    try:
+        first = daemon.docker("build", "-t", "cfa", str(tmp_path))
+        assert first.returncode == 0, first.stderr
+        assert "Using cache" not in first.stdout
+        same = daemon.docker("build", "--cache-from", "cfa", "-t", "cfb", str(tmp_path))
+        assert same.returncode == 0, same.stderr
+        assert same.stdout.count("Using cache") == 2
+        other = daemon.docker("build", "--cache-from", "busybox", "-t", "cfc", str(tmp_path))
+        assert other.returncode == 0, other.stderr
+        assert "Using cache" not in other.stdout
+        plain = daemon.docker("build", "-t", "cfd", str(tmp_path))
+        assert plain.stdout.count("Using cache") == 2
+    finally:
+        for tag in ("cfa", "cfb", "cfc", "cfd"):
+            daemon.request("DELETE", f"/images/{tag}?force=1")

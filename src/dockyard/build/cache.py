@@ -85,6 +85,20 @@ class BuildCache:
     def count(self) -> int:
         return int(self._db.query("SELECT COUNT(*) FROM build_cache")[0][0])
 
+    def ancestors(self, image_ids: Iterable[str]) -> set[str]:
+        """The images and, following the cache's parent links, every image they were built on."""
+        parents: dict[str, str] = {
+            str(row["image_id"]): str(row["parent"])
+            for row in self._db.query("SELECT image_id, parent FROM build_cache")
+        }
+        out: set[str] = set()
+        for image_id in image_ids:
+            current: str | None = image_id
+            while current and current not in out:
+                out.add(current)
+                current = parents.get(current)
+        return out
+
     def entries(self) -> list[dict[str, Any]]:
         """Every cache entry (``system df``)."""
         rows = self._db.query(

@@ -317,6 +317,7 @@ class _Run:
         self.lex = ShellLex(plan.dockerfile.escape)
         self.step = 0
         self.results: dict[int, Image | None] = {}
+        self._sources: set[str] | None = None
         self.meta = _predefined(plan.options)
         self.used_args: set[str] = set()
 
@@ -493,6 +494,8 @@ class _Run:
         image_id = self.b._cache.get(key)
         if image_id is None:
             return False
+        if self.opts.cache_from and image_id not in await self._cache_sources():
+            return False
         try:
             image = await asyncio.to_thread(self.b._images.resolve, image_id)
         except NotFound:
@@ -503,6 +506,17 @@ class _Run:
         await self.say(" ---> Using cache\n")
         await self.say(f" ---> {short_id(image.id)}\n")
         return True
+
+    async def _cache_sources(self) -> set[str]:
+        """With ``--cache-from``, only those images and the steps that built them may be
+        reused, as in the legacy builder: their ancestors along the cache's parent links."""
+        if self._sources is None:
+            roots = []
+            for name in self.opts.cache_from:
+                with contextlib.suppress(DockyardError):
+                    roots.append((await asyncio.to_thread(self.b._images.resolve, name)).id)
+            self._sources = self.b._cache.ancestors(roots)
+        return self._sources
 
     async def do_maintainer(self, state: _State, ins: Instruction, stage: Stage) -> None:
         state.author = ins.args
