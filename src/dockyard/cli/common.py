@@ -17,6 +17,7 @@ import click
 if TYPE_CHECKING:
     from dockyard.client import Client
     from dockyard.client.dockerconfig import ConfigFile
+    from dockyard.reference import Reference
 
 __all__ = [
     "PROG",
@@ -194,3 +195,21 @@ def require_args(
     if minimum is not None and len(args) < minimum:
         plural = "argument" if minimum == 1 else "arguments"
         usage_error(ctx, f"requires at least {minimum} {plural}", see=True)
+
+
+def image_argument(text: str, *, all_tags: bool, quiet: bool) -> Reference:
+    """The image named on a pull/push command line, with docker's checks and default tag."""
+    from dockyard.errors import DockyardError
+    from dockyard.reference import parse
+
+    try:
+        ref = parse(text, default_tag=False)
+    except DockyardError as exc:
+        raise StatusError(1, str(exc)) from exc
+    if all_tags and (ref.tag is not None or ref.digest is not None):
+        raise StatusError(1, "tag can't be used with --all-tags/-a")
+    if not all_tags and ref.tag is None and ref.digest is None:
+        ref = ref.with_default_tag()
+        if not quiet:
+            click.echo("Using default tag: latest")
+    return ref

@@ -19,6 +19,7 @@ from .common import (
     describe_error,
     get_client,
     get_state,
+    image_argument,
     require_args,
 )
 from .formatting import IMAGE_HEADERS, Formatter, image_rows
@@ -142,19 +143,9 @@ def pull(
     ctx: click.Context, all_tags: bool, platform: str | None, quiet: bool, args: tuple[str, ...]
 ) -> None:
     """Download an image from a registry."""
-    from dockyard.reference import parse
 
     require_args(ctx, args, exact=1)
-    try:
-        ref = parse(args[0], default_tag=False)
-    except DockyardError as exc:
-        raise StatusError(1, str(exc)) from exc
-    if all_tags and (ref.tag is not None or ref.digest is not None):
-        raise StatusError(1, "tag can't be used with --all-tags/-a")
-    if not all_tags and ref.tag is None and ref.digest is None:
-        ref = ref.with_default_tag()
-        if not quiet:
-            click.echo("Using default tag: latest")
+    ref = image_argument(args[0], all_tags=all_tags, quiet=quiet)
     tag = None if all_tags else (ref.digest or ref.tag)
     from .registry import registry_auth
 

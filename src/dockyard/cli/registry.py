@@ -37,6 +37,7 @@ from .common import (
     describe_error,
     get_client,
     get_state,
+    image_argument,
     require_args,
     usage_error,
 )
@@ -351,22 +352,12 @@ def push(
 ) -> None:
     """Upload an image to a registry."""
     from dockyard.client import iter_json_messages
-    from dockyard.reference import parse
 
     from .progress import JSONMessageError, display_messages
     from .streaming import is_terminal, tty_size
 
     require_args(ctx, args, exact=1)
-    try:
-        ref = parse(args[0], default_tag=False)
-    except DockyardError as exc:
-        raise StatusError(1, str(exc)) from exc
-    if all_tags and (ref.tag is not None or ref.digest is not None):
-        raise StatusError(1, "tag can't be used with --all-tags/-a")
-    if not all_tags and ref.tag is None and ref.digest is None:
-        ref = ref.with_default_tag()
-        if not quiet:
-            click.echo("Using default tag: latest")
+    ref = image_argument(args[0], all_tags=all_tags, quiet=quiet)
     if ref.digest is not None:
         raise StatusError(1, "cannot push a digest reference")
     header = registry_auth(get_state(ctx), ref.domain)
