@@ -13,16 +13,25 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 
 __all__ = ["Matcher", "Pattern", "parse_dockerignore"]
 
 
-@dataclass(frozen=True)
 class Pattern:
-    text: str
-    exclusion: bool
-    regex: re.Pattern[str]
+    """One .dockerignore line: its cleaned text, whether it is a ``!`` exception, its regex.
+
+    A plain class (not a dataclass): ``dockyard build`` imports this module at start-up.
+    """
+
+    __slots__ = ("exclusion", "regex", "text")
+
+    def __init__(self, text: str, exclusion: bool, regex: re.Pattern[str]) -> None:
+        self.text = text
+        self.exclusion = exclusion
+        self.regex = regex
+
+    def __repr__(self) -> str:
+        return f"Pattern(text={self.text!r}, exclusion={self.exclusion!r})"
 
 
 def _clean(path: str) -> str:

@@ -8,15 +8,16 @@ otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from .base import PROG, CLIState, StatusError, describe_error
+from .flagspec import BOOL, INT, LIST, Flag
+
 if TYPE_CHECKING:
     from dockyard.client import Client
-    from dockyard.client.dockerconfig import ConfigFile
     from dockyard.reference import Reference
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "CLIState",
     "DockerCommand",
     "StatusError",
+    "click_flags",
     "describe_error",
     "get_client",
     "get_state",
@@ -31,51 +33,35 @@ __all__ = [
     "usage_error",
 ]
 
-PROG = "dockyard"
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class StatusError(Exception):
-    """Exit with ``code``, printing ``message`` to stderr first when there is one."""
+def click_flags(flags: Sequence[Flag], *, args: str | None = None) -> Callable[[_F], _F]:
+    """click options for a ``flagspec`` table (and an unprocessed ``args`` argument), so a
+    command parsed by ``main``'s fast path and by click has one definition of its flags."""
 
-    def __init__(self, code: int, message: str | None = None) -> None:
-        super().__init__(message or "")
-        self.code = code
-        self.message = message
+    def decorate(fn: _F) -> _F:
+        decorators = [click.argument(args, nargs=-1, type=click.UNPROCESSED)] if args else []
+        decorators += [_click_option(flag) for flag in flags]
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return decorate
 
 
-@dataclass
-class CLIState:
-    """Global options, shared by every command through ``click.Context.obj``."""
-
-    host: str | None = None
-    debug: bool = False
-    config_dir: str | None = None
-    _client: Any = field(default=None, repr=False)
-    _docker_config: Any = field(default=None, repr=False)
-
-    def client(self) -> Client:
-        if self._client is None:
-            from dockyard.client import Client
-
-            self._client = Client(self.host)
-        client: Client = self._client
-        return client
-
-    def docker_config(self) -> ConfigFile:
-        """The client config (``--config``/``DOCKYARD_CONFIG``/``DOCKER_CONFIG``/``~/.docker``),
-        read once; a broken file is reported on stderr and treated as empty, like docker."""
-        if self._docker_config is None:
-            import sys
-
-            from dockyard.client import dockerconfig
-
-            config = dockerconfig.load(dockerconfig.config_dir(self.config_dir))
-            if config.warning:
-                sys.stderr.write(f"WARNING: {config.warning}\n")
-                sys.stderr.flush()
-            self._docker_config = config
-        loaded: ConfigFile = self._docker_config
-        return loaded
+def _click_option(flag: Flag) -> Callable[[Any], Any]:
+    common: dict[str, Any] = {"help": flag.help, "hidden": flag.hidden}
+    if flag.kind == BOOL and flag.default:
+        decls = [n if not n.startswith("--") else f"{n}/--no-{n[2:]}" for n in flag.names]
+        return click.option(*decls, flag.dest, default=True, **common)
+    if flag.kind == BOOL:
+        return click.option(*flag.names, flag.dest, is_flag=True, **common)
+    if flag.kind == LIST:
+        return click.option(*flag.names, flag.dest, multiple=True, **common)
+    if flag.kind == INT:
+        return click.option(*flag.names, flag.dest, type=int, default=flag.default, **common)
+    return click.option(*flag.names, flag.dest, default=flag.default, **common)
 
 
 def get_state(ctx: click.Context) -> CLIState:
@@ -88,16 +74,6 @@ def get_state(ctx: click.Context) -> CLIState:
 
 def get_client(ctx: click.Context) -> Client:
     return get_state(ctx).client()
-
-
-def describe_error(exc: BaseException) -> str:
-    """The line docker prints for an error: daemon answers get their prefix."""
-    from dockyard.client import is_response_error
-
-    message = getattr(exc, "message", None) or str(exc)
-    if is_response_error(exc):
-        return f"Error response from daemon: {message}"
-    return str(message)
 
 
 class DockerCommand(click.Command):
@@ -130,30 +106,60 @@ class DockerCommand(click.Command):
             raise
 
     def _rewrite_bools(self, args: list[str]) -> list[str]:
-        """``--flag=true|false`` for boolean flags, as Go's pflag accepts it."""
-        flags: dict[str, bool] = {}
+        """``--flag=true|false`` for boolean flags and ``-x=value`` for shorthands, as Go's
+        pflag accepts them. An option's separate value is copied as it is (and, for
+        ``run``, is not mistaken for the image that ends the flags)."""
+        flags: set[str] = set()
+        valued: set[str] = set()
+        negatable = set(self.negatable)
         for param in self.params:
-            if isinstance(param, click.Option) and param.is_flag:
-                for opt in param.opts:
-                    flags[opt] = True
+            if isinstance(param, click.Option):
+                (flags if param.is_flag else valued).update(param.opts)
+                if param.secondary_opts:  # --x/--no-x: docker spells it --x=false
+                    negatable.update(o[2:] for o in param.opts if o.startswith("--"))
         out: list[str] = []
         interspersed = self.context_settings.get("allow_interspersed_args", True)
-        for i, arg in enumerate(args):
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            i += 1
             if arg == "--" or (not interspersed and not arg.startswith("-")):
-                out.extend(args[i:])
+                out.extend(args[i - 1 :])
                 break
+            if arg[:2] in valued and arg[2:3] == "=":  # pflag: -e=A=1 means -e A=1
+                out.extend((arg[:2], arg[3:]))
+                continue
             name, sep, value = arg.partition("=")
-            if sep and name.startswith("--") and name in flags:
+            if sep and name in flags and (name.startswith("--") or len(name) == 2):
                 low = value.lower()
                 if low in ("true", "1", "t"):
                     out.append(name)
                     continue
                 if low in ("false", "0", "f"):
-                    if name[2:] in self.negatable:
+                    if name[2:] in negatable:
                         out.append("--no-" + name[2:])
                     continue
             out.append(arg)
+            if not sep and _takes_next(arg, flags, valued) and i < len(args):
+                out.append(args[i])
+                i += 1
         return out
+
+
+def _takes_next(arg: str, flags: set[str], valued: set[str]) -> bool:
+    """Whether ``arg`` is an option whose value is the next argument (``--name X``,
+    ``-e X``, ``-de X``)."""
+    if arg.startswith("--"):
+        return arg in valued
+    if not arg.startswith("-") or arg == "-":
+        return False
+    for j in range(1, len(arg)):
+        short = "-" + arg[j]
+        if short in valued:
+            return j == len(arg) - 1
+        if short not in flags:
+            return False
+    return False
 
 
 def flag_error(ctx: click.Context, message: str) -> StatusError:

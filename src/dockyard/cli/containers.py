@@ -9,13 +9,12 @@ container's status, multi-container verbs print each name and exit 1 if any fail
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -24,12 +23,13 @@ from dockyard.client import Client, HijackedStream, StreamError, WaitHandle
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 from .common import (
-    PROG,
     DockerCommand,
     StatusError,
+    click_flags,
     describe_error,
     flag_error,
     get_client,
+    get_state,
     require_args,
 )
 from .formatting import (
@@ -40,16 +40,23 @@ from .formatting import (
     template_uses,
 )
 from .gofmt import TemplateError
-from .progress import JSONMessageError
+from .runflow import (
+    CREATE_FLAGS,
+    CREATE_USAGE,
+    RUN_FLAGS,
+    RUN_USAGE,
+    OutputThread,
+    create_command,
+    run_command,
+    wait_status,
+    write_err,
+)
 from .streaming import (
     DetachRequested,
     SignalProxy,
     binary_stdio,
     is_terminal,
     parse_detach_keys,
-    pump,
-    raw_terminal,
-    tty_size,
 )
 
 __all__ = [
@@ -79,533 +86,40 @@ RAW_PS_FORMAT = (
     "labels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n"
 )
 
-# --------------------------------------------------------------------------- pull helper
-
-
-def pull_for_create(client: Client, image: str, *, quiet: bool, platform: str | None) -> None:
-    """Pull ``image`` the way ``create``/``run`` do: progress to stderr, with the stored
-    credentials for its registry.
-
-    Raises the client's errors, or ``JSONMessageError`` for an error inside the stream.
-    """
-    from dockyard.client import iter_json_messages
-    from dockyard.reference import parse
-
-    from .progress import display_messages
-    from .registry import registry_auth_for_current
-
-    ref = parse(image)
-    tag = ref.digest or ref.tag
-    header = registry_auth_for_current(ref.domain)
-    with client.image_create(ref.name, tag=tag, platform=platform, registry_auth=header) as stream:
-        messages = iter_json_messages(stream.read)
-        if quiet:
-            sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
-            try:
-                display_messages(messages, sink, is_terminal=False)
-            finally:
-                sink.close()
-        else:
-            display_messages(
-                messages,
-                sys.stderr,
-                is_terminal=is_terminal(2),
-                width=tty_size(2)[1] or 80,
-            )
-
-
-def _familiar_with_tag(image: str) -> str:
-    from dockyard.reference import parse
-
-    try:
-        return parse(image).familiar()
-    except DockyardError:
-        return image
-
-
-def create_container(
-    client: Client,
-    body: dict[str, Any],
-    *,
-    name: str | None,
-    pull: str,
-    quiet: bool,
-    platform: str | None,
-) -> str:
-    """Create (pulling first for ``--pull always``, or on a 404 with ``missing``); print
-    the daemon's warnings; return the new ID."""
-    image = str(body["Image"])
-    if pull == "always":
-        pull_for_create(client, image, quiet=quiet, platform=platform)
-    try:
-        response = client.container_create(body, name=name, platform=platform)
-    except NotFound:
-        if pull not in ("missing", ""):
-            raise
-        if not quiet:
-            sys.stderr.write(f"Unable to find image '{_familiar_with_tag(image)}' locally\n")
-            sys.stderr.flush()
-        pull_for_create(client, image, quiet=quiet, platform=platform)
-        response = client.container_create(body, name=name, platform=platform)
-    for warning in response.get("Warnings") or []:
-        sys.stderr.write(f"WARNING: {warning}\n")
-    sys.stderr.flush()
-    return str(response["Id"])
-
-
-def _validate_pull(value: str) -> str | None:
-    if value in ("always", "missing", "never", ""):
-        return None
-    return f'invalid pull option: \'{value}\': must be one of "always", "missing" or "never"'
-
-
-def _run_error(ctx: click.Context, message: str) -> str:
-    return f"{PROG}: {message}\n\nRun '{ctx.command_path} --help' for more information"
-
-
-def _start_exit_code(message: str) -> int:
-    if (
-        "executable file not found" in message
-        or "no such file or directory" in message
-        or "system cannot find the file specified" in message
-    ):
-        return 127
-    if "permission denied" in message or "is a directory" in message:
-        return 126
-    return 125
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, JSONMessageError):
-        return exc.message
-    return describe_error(exc)
-
-
 # --------------------------------------------------------------------------- run/create
-
-
-def _container_options(run_command: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The flags ``run`` and ``create`` share (docker's names, short forms and help)."""
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        o = click.option
-        options = [
-            click.argument("args", nargs=-1, type=click.UNPROCESSED),
-            o("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
-            o("--cap-add", multiple=True, help="Add Linux capabilities"),
-            o("--cap-drop", multiple=True, help="Drop Linux capabilities"),
-            o("--cpus", default="", help="Number of CPUs"),
-            o("--dns", multiple=True, help="Set custom DNS servers"),
-            o("--dns-option", multiple=True, help="Set DNS options"),
-            o("--dns-search", multiple=True, help="Set custom DNS search domains"),
-            o("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
-            o("-e", "--env", multiple=True, help="Set environment variables"),
-            o("--env-file", multiple=True, help="Read in a file of environment variables"),
-            o("--expose", multiple=True, help="Expose a port or a range of ports"),
-            o("-h", "--hostname", default="", help="Container host name"),
-            o("--init", is_flag=True, help="Run an init inside the container"),
-            o("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
-            o("-l", "--label", multiple=True, help="Set meta data on a container"),
-            o("--log-driver", default="", help="Logging driver for the container"),
-            o("--log-opt", multiple=True, help="Log driver options"),
-            o("-m", "--memory", default="", help="Memory limit"),
-            o("--mount", multiple=True, help="Attach a filesystem mount to the container"),
-            o("--name", default=None, help="Assign a name to the container"),
-            o(
-                "--network",
-                "--net",
-                "network",
-                default="default",
-                help="Connect a container to a network",
-            ),
-            o("--network-alias", multiple=True, help="Add network-scoped alias for the container"),
-            o("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)"),
-            o("--platform", default=None, help="Set platform if server is multi-platform capable"),
-            o("--privileged", is_flag=True, help="Give extended privileges to this container"),
-            o("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
-            o(
-                "-P",
-                "--publish-all",
-                is_flag=True,
-                help="Publish all exposed ports to random ports",
-            ),
-            o(
-                "--pull",
-                default="missing",
-                help='Pull image before running ("always", "missing", "never")',
-            ),
-            o("-q", "--quiet", is_flag=True, help="Suppress the pull output"),
-            o(
-                "--read-only",
-                is_flag=True,
-                help="Mount the container's root filesystem as read only",
-            ),
-            o("--restart", default="no", help="Restart policy to apply when a container exits"),
-            o(
-                "--rm",
-                "auto_remove",
-                is_flag=True,
-                help="Automatically remove the container and its associated anonymous volumes "
-                "when it exits",
-            ),
-            o("--shm-size", default="", help="Size of /dev/shm"),
-            o("--stop-signal", default="", help="Signal to stop the container"),
-            o(
-                "--stop-timeout",
-                type=int,
-                default=None,
-                help="Timeout (in seconds) to stop a container",
-            ),
-            o("--sysctl", multiple=True, help="Sysctl options"),
-            o("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
-            o("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
-            o("--ulimit", multiple=True, help="Ulimit options"),
-            o(
-                "-u",
-                "--user",
-                default="",
-                help='Username or UID (format: "<name|uid>[:<group|gid>]")',
-            ),
-            o("-v", "--volume", multiple=True, help="Bind mount a volume"),
-            o(
-                "--volumes-from",
-                multiple=True,
-                help="Mount volumes from the specified container(s)",
-            ),
-            o("-w", "--workdir", default="", help="Working directory inside the container"),
-        ]
-        if run_command:
-            options += [
-                o(
-                    "-d",
-                    "--detach",
-                    is_flag=True,
-                    help="Run container in background and print container ID",
-                ),
-                o(
-                    "--detach-keys",
-                    default=None,
-                    help="Override the key sequence for detaching a container",
-                ),
-                o(
-                    "--sig-proxy/--no-sig-proxy",
-                    default=True,
-                    help="Proxy received signals to the process",
-                ),
-            ]
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
-
-    return decorate
-
-
-def _body_from_options(
-    ctx: click.Context, opts: Mapping[str, Any], *, detach: bool
-) -> tuple[str, dict[str, Any]]:
-    args: tuple[str, ...] = opts["args"]
-    require_args(ctx, args, minimum=1)
-    image, command = args[0], args[1:]
-    problem = _validate_pull(opts["pull"])
-    if problem:
-        raise StatusError(125, _run_error(ctx, problem))
-    from .createopts import CreateOptions, build_create_body
-
-    spec = CreateOptions(
-        image=image,
-        command=command,
-        interactive=bool(opts["interactive"]),
-        tty=bool(opts["tty"]),
-        detach=detach,
-        auto_remove=bool(opts["auto_remove"]),
-        env=opts["env"],
-        env_files=opts["env_file"],
-        workdir=opts["workdir"],
-        user=opts["user"],
-        entrypoint=opts["entrypoint"],
-        hostname=opts["hostname"],
-        labels=opts["label"],
-        network=opts["network"],
-        network_aliases=opts["network_alias"],
-        ip=opts["ip"],
-        restart=opts["restart"],
-        console_size=tty_size(1),
-        publish=opts["publish"],
-        publish_all=bool(opts["publish_all"]),
-        expose=opts["expose"],
-        volumes=opts["volume"],
-        mounts=opts["mount"],
-        volumes_from=opts["volumes_from"],
-        privileged=bool(opts["privileged"]),
-        cap_add=opts["cap_add"],
-        cap_drop=opts["cap_drop"],
-        memory=opts["memory"],
-        cpus=opts["cpus"],
-        add_hosts=opts["add_host"],
-        tmpfs=opts["tmpfs"],
-        init=bool(opts["init"]),
-        stop_signal=opts["stop_signal"],
-        stop_timeout=opts["stop_timeout"],
-        read_only=bool(opts["read_only"]),
-        dns=opts["dns"],
-        dns_search=opts["dns_search"],
-        dns_options=opts["dns_option"],
-        shm_size=opts["shm_size"],
-        ulimits=opts["ulimit"],
-        sysctls=opts["sysctl"],
-        log_driver=opts["log_driver"],
-        log_opts=opts["log_opt"],
-    )
-    try:
-        body = build_create_body(spec)
-    except InvalidArgument as exc:
-        raise StatusError(125, _run_error(ctx, exc.message)) from exc
-    return image, body
+# The flags and the flow live in ``runflow`` (click-free, for ``main``'s fast path); these
+# are the click commands for everything the fast path hands over (help, usage errors).
 
 
 @click.command(
     cls=DockerCommand,
-    usage="create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    usage=CREATE_USAGE,
     context_settings=_RUN_CTX,
     short_help="Create a new container",
 )
-@_container_options(run_command=False)
+@click_flags(CREATE_FLAGS, args="args")
 @click.pass_context
 def create(ctx: click.Context, /, **opts: Any) -> None:
     """Create a new container."""
-    _, body = _body_from_options(ctx, opts, detach=False)
-    client = get_client(ctx)
-    try:
-        cid = create_container(
-            client,
-            body,
-            name=opts["name"],
-            pull=opts["pull"],
-            quiet=opts["quiet"],
-            platform=opts["platform"],
-        )
-    except (DockyardError, JSONMessageError) as exc:
-        raise StatusError(1, _error_text(exc)) from exc
-    click.echo(cid)
+    require_args(ctx, opts["args"], minimum=1)
+    create_command(get_state(ctx), ctx.command_path, opts)
 
 
 @click.command(
     cls=DockerCommand,
-    usage="run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    usage=RUN_USAGE,
     negatable=("sig-proxy",),
     context_settings=_RUN_CTX,
     short_help="Create and run a new container from an image",
 )
-@_container_options(run_command=True)
+@click_flags(RUN_FLAGS, args="args")
 @click.pass_context
 def run(ctx: click.Context, /, **opts: Any) -> None:
     """Create and run a new container from an image."""
-    detach = bool(opts["detach"])
-    _, body = _body_from_options(ctx, opts, detach=detach)
-    interactive, tty = bool(opts["interactive"]), bool(opts["tty"])
-    if not detach and interactive and tty and not is_terminal(0):
-        raise StatusError(1, "the input device is not a TTY")
-    client = get_client(ctx)
-    try:
-        cid = create_container(
-            client,
-            body,
-            name=opts["name"],
-            pull=opts["pull"],
-            quiet=opts["quiet"],
-            platform=opts["platform"],
-        )
-    except (DockyardError, JSONMessageError) as exc:
-        text = _error_text(exc)
-        raise StatusError(_start_exit_code(text), _run_error(ctx, text)) from exc
-    try:
-        detach_keys = parse_detach_keys(opts["detach_keys"])
-    except ValueError:
-        detach_keys = parse_detach_keys(None)
-    code = _run_started(
-        ctx,
-        client,
-        cid,
-        detach=detach,
-        interactive=interactive,
-        tty=tty,
-        auto_remove=bool(opts["auto_remove"]),
-        sig_proxy=bool(opts["sig_proxy"]),
-        detach_keys=detach_keys,
-    )
+    require_args(ctx, opts["args"], minimum=1)
+    code = run_command(get_state(ctx), ctx.command_path, opts)
     if code:
         raise StatusError(code)
-
-
-def _run_started(
-    ctx: click.Context,
-    client: Client,
-    cid: str,
-    *,
-    detach: bool,
-    interactive: bool,
-    tty: bool,
-    auto_remove: bool,
-    sig_proxy: bool,
-    detach_keys: bytes,
-) -> int:
-    """Attach, wait, start, stream; return the exit status (the ``run`` flow of §2).
-
-    The attach comes before start so no output is lost; the wait is sent before start and
-    answers its headers at once; output is streamed from a thread while start is sent.
-    """
-    proxy = SignalProxy(client, cid, forward=True).start() if sig_proxy else None
-    conn: HijackedStream | None = None
-    waiter: WaitHandle | None = None
-    output: _OutputThread | None = None
-    try:
-        if detach:
-            click.echo(cid)  # docker prints the ID before the start answers
-        else:
-            conn = client.container_attach(cid, stdin=interactive, stdout=True, stderr=True)
-        waiter = client.container_wait(cid, condition="removed" if auto_remove else "next-exit")
-        if conn is not None:
-            stdin_f, stdout_f, stderr_f = binary_stdio()
-            output = _OutputThread(
-                conn,
-                stdin=stdin_f if interactive else None,
-                stdout=stdout_f,
-                stderr=stdout_f if tty else stderr_f,
-                tty=tty,
-                detach_keys=detach_keys,
-                raw=interactive and tty,
-            )
-            output.start()
-        try:
-            client.container_start(cid)
-        except DockyardError as exc:
-            text = describe_error(exc)
-            if output is not None:
-                output.cancel()
-            _write_err(_run_error(ctx, text))
-            if auto_remove:
-                with contextlib.suppress(DockyardError):
-                    waiter.result()
-            return _start_exit_code(text)
-        if output is None:
-            return 0
-        if tty and is_terminal(1):
-            if proxy is None:
-                proxy = SignalProxy(client, cid, forward=False).start()
-            proxy.watch_resize(cid, is_exec=False)
-        error = output.join()
-        if isinstance(error, DetachRequested):
-            return 0
-        if isinstance(error, (StreamError, OSError)):
-            raise StatusError(1, str(error)) from error
-        if error is not None:
-            raise error
-        return _wait_status(waiter)
-    finally:
-        if waiter is not None:
-            waiter.close()
-        if conn is not None:
-            conn.close()
-        if proxy is not None:
-            proxy.stop()
-
-
-def _wait_status(waiter: WaitHandle) -> int:
-    try:
-        result = waiter.result()
-    except DockyardError as exc:
-        _log_error(f"error waiting for container: {describe_error(exc)}")
-        return 125
-    error = result.get("Error")
-    if error:
-        message = error.get("Message", "") if isinstance(error, dict) else str(error)
-        _log_error(f"Error waiting for container: {message}")
-        return 125
-    return int(result.get("StatusCode") or 0)
-
-
-def _log_error(message: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    escaped = message.replace("\\", "\\\\").replace('"', '\\"')
-    _write_err(f'time="{stamp}" level=error msg="{escaped}"')
-
-
-def _write_err(message: str) -> None:
-    sys.stdout.flush()
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
-class _OutputThread:
-    """Runs ``pump`` on a thread so start can be sent while output already streams.
-
-    The terminal goes raw before start (``-it``) and is restored as soon as output ends.
-    """
-
-    def __init__(
-        self,
-        conn: Any,
-        *,
-        stdin: Any,
-        stdout: Any,
-        stderr: Any,
-        tty: bool,
-        detach_keys: bytes,
-        raw: bool,
-    ) -> None:
-        self.conn = conn
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
-        self.tty = tty
-        self.detach_keys = detach_keys
-        self.raw = raw
-        self.error: BaseException | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dockyard-output", daemon=True)
-        self._raw_ctx: Any = None
-        self._restore: Callable[[], None] = lambda: None
-
-    def start(self) -> None:
-        if self.raw:
-            self._raw_ctx = raw_terminal(0, True)
-            self._restore = self._raw_ctx.__enter__()
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            pump(
-                self.conn,
-                stdin=self.stdin,
-                stdout=self.stdout,
-                stderr=self.stderr,
-                tty=self.tty,
-                detach_keys=self.detach_keys,
-                on_output_end=self._restore,
-            )
-        except BaseException as exc:  # handed to the main thread
-            self.error = exc
-        finally:
-            self._restore()
-            self._done.set()
-
-    def cancel(self) -> None:
-        self.conn.close()
-        self._done.wait(5)
-        self._finish()
-
-    def join(self) -> BaseException | None:
-        # Wait in small steps so signal handlers keep running on the main thread.
-        while not self._done.wait(0.2):
-            pass
-        self._finish()
-        return self.error
-
-    def _finish(self) -> None:
-        self._restore()
-        if self._raw_ctx is not None:
-            ctx, self._raw_ctx = self._raw_ctx, None
-            ctx.__exit__(None, None, None)
 
 
 # --------------------------------------------------------------------------- start
@@ -642,7 +156,7 @@ def start(
         try:
             client.container_start(name)
         except DockyardError as exc:
-            _write_err(describe_error(exc))
+            write_err(describe_error(exc))
             failed.append(name)
             continue
         click.echo(name)
@@ -669,7 +183,7 @@ def _start_attached(client: Client, name: str, interactive: bool, detach_keys: s
         conn = client.container_attach(cid, stdin=use_stdin, stdout=True, stderr=True)
         waiter = client.container_wait(cid, condition="removed" if auto_remove else "next-exit")
         stdin_f, stdout_f, stderr_f = binary_stdio()
-        out = _OutputThread(
+        out = OutputThread(
             conn,
             stdin=stdin_f if use_stdin else None,
             stdout=stdout_f,
@@ -698,7 +212,7 @@ def _start_attached(client: Client, name: str, interactive: bool, detach_keys: s
             raise StatusError(1, str(error)) from error
         if error is not None:
             raise error
-        code = _wait_status(waiter)
+        code = wait_status(waiter)
         if code:
             raise StatusError(code)
     finally:
@@ -884,7 +398,7 @@ def rm(
         if error is None:
             click.echo(name)
         elif force and isinstance(error, NotFound):
-            _write_err(describe_error(error))
+            write_err(describe_error(error))
         else:
             errors.append(describe_error(error))
     if errors:
@@ -1014,7 +528,7 @@ def ps(
     """List containers."""
     require_args(ctx, args, none=True)
     if fmt and quiet:
-        _write_err("WARNING: Ignoring custom format, because both --format and --quiet are set.")
+        write_err("WARNING: Ignoring custom format, because both --format and --quiet are set.")
     filter_map = _filters(ctx, filters)
     want_size = bool(size)
     if fmt:

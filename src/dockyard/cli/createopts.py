@@ -12,10 +12,12 @@ import csv
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CreateOptions",
@@ -30,9 +32,12 @@ __all__ = [
 ]
 
 
-@dataclass
 class CreateOptions:
-    """Everything ``run``/``create`` can put in a create body (docker's flag names)."""
+    """Everything ``run``/``create`` can put in a create body (docker's flag names).
+
+    A plain class with class-level defaults rather than a dataclass: ``dataclasses`` imports
+    ``inspect``, which alone costs more start-up time than this whole module.
+    """
 
     image: str
     command: Sequence[str] = ()
@@ -77,7 +82,16 @@ class CreateOptions:
     sysctls: Sequence[str] = ()
     log_driver: str = ""
     log_opts: Sequence[str] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any]
+
+    def __init__(self, image: str, **options: Any) -> None:
+        self.image = image
+        self.extra = dict(options.pop("extra", None) or {})
+        cls = type(self)
+        for key, value in options.items():
+            if key.startswith("_") or not hasattr(cls, key):
+                raise TypeError(f"CreateOptions got an unexpected option {key!r}")
+            setattr(self, key, value)
 
 
 _HOST_CONFIG_TEMPLATE: tuple[tuple[str, Any], ...] = (

@@ -9,10 +9,11 @@ message becomes one line (``id: status``). An ``errorDetail`` ends the stream wi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TextIO
 
-from .formatting import go_duration, human_size
+TYPE_CHECKING = False  # not typing's: ``run`` imports this module for JSONMessageError
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, TextIO
 
 __all__ = ["JSONMessageError", "display_messages", "progress_string"]
 
@@ -28,6 +29,8 @@ class JSONMessageError(Exception):
 
 def progress_string(detail: Mapping[str, Any], width: int, now: float | None = None) -> str:
     """``JSONProgress.String()``: ``[=====>     ]  1.2MB/4.1MB 3s``."""
+    from .formatting import go_duration, human_size
+
     current = int(detail.get("current") or 0)
     total = int(detail.get("total") or 0)
     units = str(detail.get("units") or "")

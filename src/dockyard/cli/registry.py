@@ -134,9 +134,11 @@ def _read_secret(prompt: str) -> str:
     saved = termios.tcgetattr(fd)
     quiet = list(saved)
     quiet[3] = quiet[3] & ~termios.ECHO
+    # Echo goes off before the prompt shows (as getpass does): whatever is typed once the
+    # prompt is visible must not be echoed.
+    termios.tcsetattr(fd, termios.TCSADRAIN, quiet)
     sys.stdout.write(prompt)
     sys.stdout.flush()
-    termios.tcsetattr(fd, termios.TCSADRAIN, quiet)
     try:
         line = sys.stdin.readline()
     finally:

@@ -16,11 +16,16 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from typing import BinaryIO
 
-from dockyard.client import Client, HijackedStream, StreamError, demux
+from dockyard.client import StreamError, demux
 from dockyard.client.streams import copy_raw
+
+TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import BinaryIO
+
+    from dockyard.client import Client, HijackedStream
 
 __all__ = [
     "DetachRequested",

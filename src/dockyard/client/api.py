@@ -24,10 +24,6 @@ import os
 import select
 import socket
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, BinaryIO
-from urllib.parse import quote
 
 from dockyard.client import http11
 from dockyard.errors import (
@@ -52,7 +48,18 @@ from .transport import (
     parse_host,
     resolve_host,
 )
-from .wire import QueryValue, encode_filters, encode_query, go_json
+from .wire import encode_filters, encode_query, go_json, quote
+
+TYPE_CHECKING = False  # not typing's: the CLI's start-up path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, BinaryIO, TypeAlias
+
+    from .wire import QueryValue
+
+    JSON: TypeAlias = Any
+    JSONDict: TypeAlias = dict[str, Any]
+    Filters: TypeAlias = Mapping[str, Iterable[str]]
 
 __all__ = [
     "API_VERSION",
@@ -75,10 +82,6 @@ USER_AGENT = f"Dockyard-Client/{CLIENT_VERSION} (linux)"
 EMPTY_AUTH = "e30="  # base64url("{}"): what docker sends without credentials
 _UPLOAD_CHUNK = 32 * 1024
 _PATH_SAFE = "$&+,/:;=@"
-
-JSON = Any
-JSONDict = dict[str, Any]
-Filters = Mapping[str, Iterable[str]]
 
 
 class ProtocolError(DockyardError):
@@ -153,25 +156,42 @@ def _quote_path(text: str) -> str:
     return quote(text, safe=_PATH_SAFE)
 
 
-@dataclass(frozen=True)
 class PingResult:
     """What ``/_ping`` told us about the daemon."""
 
-    api_version: str | None
-    os_type: str
-    experimental: bool
-    builder_version: str
-    swarm: str
+    __slots__ = ("api_version", "builder_version", "experimental", "os_type", "swarm")
+
+    def __init__(
+        self,
+        api_version: str | None,
+        os_type: str,
+        experimental: bool,
+        builder_version: str,
+        swarm: str,
+    ) -> None:
+        self.api_version = api_version
+        self.os_type = os_type
+        self.experimental = experimental
+        self.builder_version = builder_version
+        self.swarm = swarm
+
+    def __repr__(self) -> str:
+        return f"PingResult(api_version={self.api_version!r}, os_type={self.os_type!r})"
 
 
-@dataclass(frozen=True)
 class Response:
     """A fully read response."""
 
-    status: int
-    reason: str
-    headers: Mapping[str, str]
-    body: bytes
+    __slots__ = ("body", "headers", "reason", "status")
+
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status!r}, reason={self.reason!r})"
 
     def json(self) -> JSON:
         if not self.body.strip():

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
-from dockyard.client.api import Client, JSONDict, StreamResponse, _quote_path
-from dockyard.client.wire import QueryValue
+from dockyard.client.api import Client, StreamResponse, _quote_path
+
+TYPE_CHECKING = False  # not typing's: ``dockyard build`` imports this at start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from dockyard.client.api import JSONDict
+    from dockyard.client.wire import QueryValue
 
 __all__ = ["build", "commit", "export", "history"]
 

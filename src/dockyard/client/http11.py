@@ -9,8 +9,11 @@ Names and behaviour follow ``http.client`` so callers read the same.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Mapping
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # not typing's: the CLI's start-up path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import BinaryIO
 
 __all__ = [
     "HTTPConnection",

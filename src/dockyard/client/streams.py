@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+
+TYPE_CHECKING = False  # not typing's: the CLI's start-up path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any, BinaryIO
 
 __all__ = [
     "STDERR",

@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from dockyard.client import http11
 from dockyard.errors import InvalidArgument, Unavailable
+
+TYPE_CHECKING = False  # not typing's: the CLI's start-up path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "DEFAULT_HOST",
@@ -43,13 +45,27 @@ class ConnectionFailed(Unavailable):
     """The daemon could not be reached at all (no socket, refused, permission denied)."""
 
 
-@dataclass(frozen=True)
 class Endpoint:
     """A parsed daemon address: ``scheme`` is ``unix`` (``address`` is a path) or ``tcp``."""
 
-    scheme: str
-    address: str
-    port: int = 0
+    __slots__ = ("address", "port", "scheme")
+
+    def __init__(self, scheme: str, address: str, port: int = 0) -> None:
+        self.scheme = scheme
+        self.address = address
+        self.port = port
+
+    def _key(self) -> tuple[str, str, int]:
+        return (self.scheme, self.address, self.port)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Endpoint) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Endpoint(scheme={self.scheme!r}, address={self.address!r}, port={self.port!r})"
 
     @property
     def url(self) -> str:

@@ -11,8 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .api import Client, Filters
-from .wire import QueryValue, encode_filters
+from .api import Client
+from .wire import encode_filters
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .api import Filters
+    from .wire import QueryValue
 
 __all__ = [
     "volume_create",

@@ -9,11 +9,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-from urllib.parse import quote_plus
 
-__all__ = ["encode_filters", "encode_query", "go_json", "parse_filter_args"]
+TYPE_CHECKING = False  # not typing's: the CLI's start-up path imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, TypeAlias
+
+__all__ = [
+    "encode_filters",
+    "encode_query",
+    "go_json",
+    "parse_filter_args",
+    "quote",
+    "quote_plus",
+]
 
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
@@ -46,7 +55,27 @@ def _escape_html_in_strings(text: str) -> str:
     return text
 
 
-QueryValue = str | int | bool | None | Sequence[str]
+if TYPE_CHECKING:
+    QueryValue: TypeAlias = str | int | bool | Sequence[str] | None
+
+# RFC 3986 unreserved characters: never percent-encoded (as urllib.parse.quote).
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "/") -> str:
+    """``urllib.parse.quote`` (UTF-8, ``%XX`` upper case) without importing urllib."""
+    keep = _ALWAYS_SAFE.union(safe.encode("ascii"))
+    data = text.encode("utf-8")
+    if all(b in keep for b in data):
+        return text
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in data)
+
+
+def quote_plus(text: str, safe: str = "") -> str:
+    """``urllib.parse.quote_plus``: like ``quote`` with spaces as ``+``."""
+    if " " in text:
+        return quote(text, safe + " ").replace(" ", "+")
+    return quote(text, safe)
 
 
 def encode_query(params: Mapping[str, QueryValue]) -> str:
