@@ -29,11 +29,9 @@ from dockyard.images import ImageService
 from dockyard.mount import is_mounted, mount_all, unmount_all
 from dockyard.snapshots import OverlaySnapshotter
 from dockyard.store import Database
-from tests.conftest import SHARED_BUILDER
+from tests.conftest import TEST_IMAGES, run_image_builder
 
-BUILD = SHARED_BUILDER
-SHARED_OUT = Path("/var/cache/dockyard-test-images")
-LAYER_CACHE = Path("/var/cache/test-images")
+SHARED_OUT = TEST_IMAGES
 
 BUSYBOX_ID = "sha256:6fc5bf6b4077214baf497240008ceaf652d31db8efe4c278cae7f2be9dde8d04"
 MULTI_ID = "sha256:ff5a91d0ecbbfefa5d57c5ad45e30a60c1c714c4d2ad97c461cb798a7ed48d0d"
@@ -55,15 +53,6 @@ class ImageSet:
 
     def oci_archive(self, short: str) -> Path:
         return self.dir / f"{short}_oci.tar"
-
-
-def _build(out: Path) -> None:
-    subprocess.run(
-        [str(BUILD), "--only", "busybox,busybox-multi", "--cache-dir", str(LAYER_CACHE), str(out)],
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
 
 
 def _copy_consistent(src: Path, dest: Path) -> bool:
@@ -91,14 +80,14 @@ def test_images(tmp_path_factory: pytest.TempPathFactory) -> ImageSet:
     dest = tmp_path_factory.mktemp("test-images")
     for _ in range(3):
         try:
-            _build(SHARED_OUT)
+            run_image_builder(SHARED_OUT, timeout=900)
         except (OSError, subprocess.SubprocessError):
             continue
         if _copy_consistent(SHARED_OUT, dest):
             break
     else:  # a private build: same inputs, same layer cache, nobody else writes it
         private = tmp_path_factory.mktemp("test-images-build")
-        _build(private)
+        run_image_builder(private, timeout=900)
         assert _copy_consistent(private, dest)
     for short in ("busybox", "busybox-multi"):
         with tarfile.open(dest / f"{short}_oci.tar", "w") as tar:

@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,14 @@ from typing import Any
 import pytest
 
 from dockyard.archive import LayerApplyResult, apply_layer
-from tests.conftest import SHARED_BUILDER
+from tests.conftest import TEST_IMAGES, run_image_builder
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (overlay mount, mknod, chown)"),
 ]
 
-BUILDER = SHARED_BUILDER
-IMAGES = Path("/var/cache/dockyard-test-images")
-LAYER_CACHE = Path("/var/cache/test-images")
+IMAGES = TEST_IMAGES
 
 
 def _summary_entry(out: Path, short: str) -> dict[str, Any] | None:
@@ -51,17 +48,7 @@ def busybox_multi() -> dict[str, Any]:
     """images.json's entry for busybox-multi, with "layout" the OCI layout directory."""
     entry = _summary_entry(IMAGES, "busybox-multi")
     if entry is None or not (IMAGES / entry["oci_layout"] / "index.json").is_file():
-        if not BUILDER.is_file():
-            pytest.skip(f"{BUILDER} not found")
-        subprocess.run(
-            [
-                *(sys.executable, str(BUILDER), "--only", "busybox,busybox-multi"),
-                *("--cache-dir", str(LAYER_CACHE), str(IMAGES)),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        run_image_builder(IMAGES, timeout=600)
         entry = _summary_entry(IMAGES, "busybox-multi")
     assert entry is not None and "expect" in entry
     entry["layout"] = IMAGES / entry["oci_layout"]

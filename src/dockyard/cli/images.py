@@ -27,7 +27,7 @@ from .gofmt import TemplateError
 from .progress import JSONMessageError, display_messages
 from .streaming import is_terminal, tty_size
 
-__all__ = ["image_format", "images", "load", "pull", "rmi", "save", "tag"]
+__all__ = ["image_format", "images", "import_", "load", "pull", "rmi", "save", "tag"]
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -308,3 +308,74 @@ def rmi(ctx: click.Context, force: bool, no_prune: bool, args: tuple[str, ...]) 
                 click.echo(f"Untagged: {item.get('Untagged', '')}")
     if errors:
         raise StatusError(1, "\n".join(errors))
+
+
+@click.command(
+    "import",
+    cls=DockerCommand,
+    usage="import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+    context_settings=_CTX,
+    short_help="Import the contents from a tarball to create a filesystem image",
+)
+@click.option(
+    "-c",
+    "--change",
+    "changes",
+    multiple=True,
+    help="Apply Dockerfile instruction to the created image",
+)
+@click.option("-m", "--message", default="", help="Set commit message for imported image")
+@click.option("--platform", default="", help="Set platform if server is multi-platform capable")
+@click.argument("args", nargs=-1)
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    changes: tuple[str, ...],
+    message: str,
+    platform: str,
+    args: tuple[str, ...],
+) -> None:
+    """Import the contents from a tarball to create a filesystem image."""
+    from dockyard.client.import_api import image_import
+    from dockyard.reference import parse
+
+    require_args(ctx, args, minimum=1)  # docker ignores arguments past the second
+    source_arg = args[0]
+    repo = args[1] if len(args) > 1 else ""
+    source: Any = None
+    source_name = "-"
+    opened = False
+    if source_arg == "-":
+        source = sys.stdin.buffer
+    elif source_arg.startswith(("http://", "https://")):
+        source_name = source_arg  # fetched by the daemon
+    else:
+        try:
+            source = open(source_arg, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise StatusError(
+                1, f"open {source_arg}: {(exc.strerror or str(exc)).lower()}"
+            ) from exc
+        opened = True
+    try:
+        if repo:  # checked after opening the file, as docker does
+            try:
+                parse(repo, default_tag=False)
+            except DockyardError as exc:
+                raise StatusError(1, str(exc)) from exc
+        with image_import(
+            get_client(ctx),
+            source,
+            source_name=source_name,
+            repo=repo,
+            message=message,
+            changes=changes,
+            platform=platform,
+        ) as stream:
+            try:
+                _render_progress(stream, sys.stdout, 1)
+            except JSONMessageError as exc:
+                raise _status_from(exc) from exc
+    finally:
+        if opened:
+            source.close()
