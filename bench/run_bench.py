@@ -7,7 +7,7 @@ Starts a private dockyardd and a private dockerd (own data/exec roots, sockets, 
 1. ``run --rm busybox true`` wall time (our CLI against dockyardd, docker CLI against dockerd)
 2. 20 sequential ``run -d busybox sleep 600``
 3. RSS of the idle daemon, and host memory per running container (monitor RSS:
-   conmon for us, containerd-shim for docker)
+   dockyard-monitor (or conmon) for us, containerd-shim for docker)
 
 Prints medians and ratios and appends them to bench/RESULTS.md. Stops both daemons by PID.
 """
@@ -137,6 +137,19 @@ def _pids_matching(needle: str, exe: str) -> list[int]:
         if cmd and exe in cmd[0].decode(errors="replace") and needle.encode() in b" ".join(cmd):
             pids.append(int(entry))
     return pids
+
+
+MONITOR_NAME = ["conmon"]
+
+
+def _monitor_pids() -> list[int]:
+    """Our per-container monitors: dockyard-monitor when installed, else conmon."""
+    for exe in ("dockyard-monitor", "conmon"):
+        pids = _pids_matching("/run/dybench", exe)
+        if pids:
+            MONITOR_NAME[0] = exe
+            return pids
+    return []
 
 
 def _unmount_under(root: Path) -> None:
@@ -280,7 +293,8 @@ def main() -> int:
         results["run_d_ours_s"] = detached["dockyard"]
         results["run_d_docker_s"] = detached["docker"]
         time.sleep(1)
-        conmons = _pids_matching("/run/dybench", "conmon")
+        conmons = _monitor_pids()
+        results["monitors_counted"] = len(conmons)
         shims = _pids_matching("/run/dkbench", "containerd-shim")
         results["per_container_rss_ours_mib"] = (
             sum(_rss_kib(p) for p in conmons) / max(len(conmons), 1) / 1024
@@ -341,7 +355,7 @@ def main() -> int:
             e.stop()
         for root in (work, Path("/run/dybench"), Path("/run/dkbench")):
             _unmount_under(root)
-        for pid in _pids_matching("/run/dybench", "conmon"):
+        for pid in _monitor_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
@@ -395,7 +409,7 @@ def write_results(r: dict[str, float], args: argparse.Namespace) -> None:
             ".1f",
         ),
         _row(
-            "per-container monitor RSS (conmon / containerd-shim)",
+            f"per-container monitor RSS ({MONITOR_NAME[0]} / containerd-shim)",
             r["per_container_rss_ours_mib"],
             r["per_container_rss_docker_mib"],
             "MiB",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.conmon import default_monitor
 
 __all__ = ["DEFAULT_CONFIG_FILE", "DEFAULT_HOST", "DaemonConfig", "load_config"]
 
@@ -36,6 +37,7 @@ _KNOWN_KEYS = {
     "ip-masq",
     "userland-proxy",
     "group",
+    "monitor",
 }
 
 
@@ -46,7 +48,9 @@ class DaemonConfig:
     hosts: list[str] = field(default_factory=lambda: [DEFAULT_HOST])
     pidfile: Path | None = None
     runtime: str = "/usr/sbin/runc"
-    conmon: str = "/usr/bin/conmon"
+    # Per-container monitor: dockyard-monitor when installed, else conmon. daemon.json
+    # "monitor" or --monitor override it (either binary takes the same command line).
+    conmon: str = field(default_factory=default_monitor)
     cgroup_parent: str = "/dockyard"
     group: str = "dockyard"
     log_level: str = "info"
@@ -119,6 +123,12 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
     cfg.live_restore = bool(raw.get("live-restore", False))
     cfg.cgroup_parent = raw.get("cgroup-parent", cfg.cgroup_parent)
     cfg.group = raw.get("group", cfg.group)
+    if raw.get("monitor"):
+        if not isinstance(raw["monitor"], str):
+            raise InvalidArgument(
+                f"unable to configure the Docker daemon with file {file}: monitor must be a path"
+            )
+        cfg.conmon = raw["monitor"]
     cfg.extra = {
         k: v
         for k, v in raw.items()

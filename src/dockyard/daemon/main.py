@@ -47,6 +47,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pidfile", "-p", type=Path)
     p.add_argument("--runtime", help="path of the OCI runtime binary (default /usr/sbin/runc)")
     p.add_argument("--cgroup-parent", help="cgroupfs parent of containers (default /dockyard)")
+    p.add_argument(
+        "--monitor",
+        help="per-container monitor binary: dockyard-monitor or conmon"
+        " (default /usr/local/libexec/dockyard/dockyard-monitor if installed, else /usr/bin/conmon)",
+    )
     p.add_argument("--group", "-G", help="group owning the socket (default dockyard)")
     p.add_argument("--log-level", "-l", help="debug, info, warn, error")
     p.add_argument("--bridge", "-b", help="bridge for the default network")
@@ -158,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "hosts": args.hosts,
         "pidfile": args.pidfile,
         "runtime": args.runtime,
+        "conmon": args.monitor,
         "cgroup_parent": args.cgroup_parent,
         "group": args.group,
         "log_level": args.log_level,

@@ -41,7 +41,7 @@ from dockyard.errors import InvalidArgument
 from dockyard.runtime import conmon
 from dockyard.runtime.attach import AttachStream
 from dockyard.runtime.cgroups import MonitorCgroup
-from dockyard.runtime.conmon import MonitorInfo
+from dockyard.runtime.conmon import MonitorInfo, default_monitor
 from dockyard.runtime.ctl import CtlChannel
 from dockyard.runtime.exec import ExecProcess
 from dockyard.runtime.exits import read_exit_file
@@ -80,7 +80,7 @@ class Runtime:
         exec_root: Path,
         *,
         runc: str = "/usr/sbin/runc",
-        conmon: str = "/usr/bin/conmon",
+        conmon: str | None = None,
         cgroup_parent: str = "/dockyard",
         timeout: float = 120.0,
     ) -> None:
@@ -90,7 +90,9 @@ class Runtime:
         for d in (self.exec_root, self.runc_root, self.exit_dir):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.runc_binary = runc
-        self.conmon_binary = conmon
+        # The monitor binary: conmon 2.1.6 or dockyard-monitor (same command line and
+        # protocol); by default dockyard-monitor when installed.
+        self.conmon_binary = conmon if conmon is not None else default_monitor()
         self.timeout = timeout
         self._runc = Runc(runc, self.runc_root, timeout=timeout)
         self._cgroup = MonitorCgroup(cgroup_parent)
