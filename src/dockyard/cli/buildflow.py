@@ -72,6 +72,13 @@ def build_command(state: CLIState, opts: Mapping[str, Any]) -> int:
     network, platform = opts["network"], opts["platform"]
     rm, force_rm = opts["rm"], opts["force_rm"]
 
+    stdin_dockerfile: bytes | None = None
+    if dockerfile == "-":
+        if path == "-":
+            raise StatusError(
+                1, "invalid argument: can't use stdin for both build context and dockerfile"
+            )
+        stdin_dockerfile = sys.stdin.buffer.read()
     spool = _spool()
     try:
         if path == "-":
@@ -88,11 +95,17 @@ def build_command(state: CLIState, opts: Mapping[str, Any]) -> int:
             root = path
             if not os.path.isdir(root):
                 raise StatusError(1, f'unable to prepare context: path "{path}" not found')
-            name = dockerfile or "Dockerfile"
-            if os.path.isabs(name):
-                name = os.path.relpath(name, root)
+            extra: tuple[str, bytes] | None = None
+            if stdin_dockerfile is not None:
+                # As the docker CLI: the Dockerfile joins the context under a random name.
+                name = ".dockerfile." + os.urandom(10).hex()
+                extra = (name, stdin_dockerfile)
+            else:
+                name = dockerfile or "Dockerfile"
+                if os.path.isabs(name):
+                    name = os.path.relpath(name, root)
             dockerfile = name
-            _context_tar(root, name, spool)
+            _context_tar(root, name, spool, extra=extra)
         size = spool.tell()
         spool.seek(0)
         if not quiet:
@@ -179,9 +192,12 @@ def human_size(n: float) -> str:
     return f"{n:.4g}{units[i]}"
 
 
-def _context_tar(root: str, dockerfile: str, out: Any) -> None:
+def _context_tar(
+    root: str, dockerfile: str, out: Any, *, extra: tuple[str, bytes] | None = None
+) -> None:
     """Tar the context directory, leaving out what .dockerignore excludes (the Dockerfile
-    and .dockerignore are always sent, as the docker CLI does)."""
+    and .dockerignore are always sent, as the docker CLI does); ``extra`` is one more file
+    (name, content) at the root: a Dockerfile read from stdin."""
     from dockyard.build.dockerignore import Matcher
 
     ignore = os.path.join(root, ".dockerignore")
@@ -222,6 +238,11 @@ def _context_tar(root: str, dockerfile: str, out: Any) -> None:
                 if matcher.excluded(rel) and rel not in keep:
                     continue
                 add(rel)
+        if extra is not None:
+            info = tarfile.TarInfo(extra[0])
+            info.size = len(extra[1])
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(extra[1]))
 
 
 def _chunks(f: Any) -> Any:
