@@ -32,6 +32,7 @@ from .common import (
     get_state,
     require_args,
 )
+from .flagspec import INT, Flag
 from .formatting import (
     CONTAINER_HEADERS,
     ContainerContext,
@@ -270,6 +271,20 @@ def _report(names: Sequence[str], results: Sequence[BaseException | None]) -> No
         raise StatusError(1, "\n".join(errors))
 
 
+# stop and restart: docker's flags (``--time`` is the deprecated spelling of ``--timeout``).
+_STOP_FLAGS = (
+    Flag("-s", "--signal", dest="sig", help="Signal to send to the container"),
+    Flag(
+        "-t",
+        "--timeout",
+        dest="timeout",
+        kind=INT,
+        help="Seconds to wait before killing the container",
+    ),
+    Flag("--time", dest="old_time", kind=INT, hidden=True),
+)
+
+
 def _timeout_option(ctx: click.Context, timeout: int | None, old_time: int | None) -> int | None:
     if old_time is not None:
         click.echo("Flag --time has been deprecated, use --timeout instead")
@@ -285,12 +300,7 @@ def _timeout_option(ctx: click.Context, timeout: int | None, old_time: int | Non
     context_settings=_CTX,
     short_help="Stop one or more running containers",
 )
-@click.option("-s", "--signal", "sig", default=None, help="Signal to send to the container")
-@click.option(
-    "-t", "--timeout", type=int, default=None, help="Seconds to wait before killing the container"
-)
-@click.option("--time", "old_time", type=int, default=None, hidden=True)
-@click.argument("containers", nargs=-1)
+@click_flags(_STOP_FLAGS, args="containers")
 @click.pass_context
 def stop(
     ctx: click.Context,
@@ -317,12 +327,7 @@ def stop(
     context_settings=_CTX,
     short_help="Restart one or more containers",
 )
-@click.option("-s", "--signal", "sig", default=None, help="Signal to send to the container")
-@click.option(
-    "-t", "--timeout", type=int, default=None, help="Seconds to wait before killing the container"
-)
-@click.option("--time", "old_time", type=int, default=None, hidden=True)
-@click.argument("containers", nargs=-1)
+@click_flags(_STOP_FLAGS, args="containers")
 @click.pass_context
 def restart(
     ctx: click.Context,
