@@ -24,6 +24,7 @@ from dockyard.containers.record import ContainerRecord
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.images.service import Image, ImageService
 from dockyard.mount import mount_all, unmount
+from dockyard.oci.descriptor import Platform
 from dockyard.snapshots.overlay import OverlaySnapshotter
 
 __all__ = ["apply_changes", "commit_container", "export_rootfs", "import_rootfs"]
@@ -165,11 +166,14 @@ def import_rootfs(
     tag: str | None,
     changes: list[str],
     message: str = "",
+    platform: Platform | None = None,
 ) -> Image:
     """``docker import``: a rootfs tarball (any compression) as a one-layer image.
 
     The tar is applied with the same hostile-input checks as any layer, into a scratch
-    directory that is removed afterwards whatever happens.
+    directory that is removed afterwards whatever happens. ``message`` is the image's and
+    its history entry's comment; ``platform`` its ``os``/``architecture``/``variant`` (None:
+    the engine's own platform).
     """
     from dockyard.archive import apply_layer
 
@@ -180,8 +184,15 @@ def import_rootfs(
         diff.mkdir()
         apply_layer(source, diff)
         config = apply_changes({}, changes)
-        history = {"created_by": "", "comment": message or "Imported from -"}
-        return images.commit(None, diff, config, history, tags=[tag] if tag else ())
+        comment = message or "Imported from -"
+        history = {"created_by": "", "comment": comment}
+        extra: dict[str, Any] = {"comment": comment}
+        if platform is not None:
+            extra["architecture"] = platform.architecture
+            extra["os"] = platform.os
+            if platform.variant:
+                extra["variant"] = platform.variant
+        return images.commit(None, diff, config, history, tags=[tag] if tag else (), extra=extra)
     finally:
         import shutil
 

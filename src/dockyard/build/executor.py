@@ -9,6 +9,10 @@ instructions change only the config (a history entry with ``empty_layer``). A st
 taken from the cache (" ---> Using cache") when its parent and evaluated instruction
 (and, for COPY/ADD, the sources' content hash) match an earlier build.
 
+``ADD <url>`` (http/https) downloads the file on every build (`dockyard.build.remote`), never
+extracts it, and keys the step's cache on the downloaded content, as the legacy builder does;
+``COPY <url>`` is refused.
+
 Multi-stage: ``FROM … AS name``; ``COPY --from=name|index|image``; ``target`` stops at
 that stage, and only the stages the target needs are built.
 
@@ -44,6 +48,7 @@ from dockyard.build.parser import (
     parse,
     parse_key_values,
 )
+from dockyard.build.remote import Downloaded, download, is_url
 from dockyard.containers.securejoin import secure_join
 from dockyard.containers.service import ContainerService
 from dockyard.containers.users import resolve_user
@@ -788,7 +793,7 @@ class _Run:
                     self.source_rootfs(self.lex.process_word(from_ref, self.meta)),
                 )
             heredoc_dir: Path | None = None
-            picked: list[tuple[str, Path, bool]] = []  # (name in key, path, from heredoc)
+            picked: list[tuple[str, Path, bool]] = []  # (name in key, path, ADD may extract)
             docs = {d.name for d in ins.heredocs}
             for src in sources:
                 marker = src.lstrip("<-").strip("'\"")
@@ -800,12 +805,19 @@ class _Run:
                         )
                     p = heredoc_dir / marker
                     p.write_text(doc.content)
-                    picked.append((marker, p, True))
+                    picked.append((marker, p, is_add))
                     continue
-                if is_add and (src.startswith("http://") or src.startswith("https://")):
-                    raise BuildError(
-                        f"{name} failed: fetching remote URLs ({src}) is not supported by this engine (no network access for builds); download it into the context and {name} it from there"
+                if is_url(src):
+                    if not is_add:
+                        raise BuildError(f"{name} failed: source can't be a URL for COPY")
+                    into = Path(
+                        stack.enter_context(
+                            tempfile.TemporaryDirectory(dir=self.b._work, prefix="remote-")
+                        )
                     )
+                    got = await self.fetch(src, into, dest)
+                    picked.append((got.path.name, got.path, False))  # never extracted
+                    continue
                 if src.startswith("git@") or src.endswith(".git"):
                     raise BuildError(f"{name} failed: git sources are not supported")
                 matches = _glob(src_root, src)
@@ -818,7 +830,7 @@ class _Run:
                     raise BuildError(
                         f"{name} failed: file not found in {where}: stat {src.lstrip('/')}: file does not exist"
                     )
-                picked.extend((m, src_root / m if m != "." else src_root, False) for m in matches)
+                picked.extend((m, src_root / m if m != "." else src_root, is_add) for m in matches)
             if not dest.startswith("/"):
                 dest = os.path.join(state.config.get("WorkingDir") or "/", dest) + (
                     "/" if dest.endswith("/") else ""
@@ -848,11 +860,23 @@ class _Run:
                 uid, gid = 0, 0
                 if chown:
                     uid, gid, _ = resolve_user(root, chown)
-                for _n, path, _h in picked:
-                    _copy_into(root, path, dest, uid, gid, mode, extract=is_add)
+                for _n, path, extract in picked:
+                    _copy_into(root, path, dest, uid, gid, mode, extract=extract)
 
             image = await self.layer_step(state, make, created_by)
             self.b._cache.put(key, parent.id, image.id)
+
+    async def fetch(self, url: str, directory: Path, dest: str) -> Downloaded:
+        """``ADD <url>``: download into ``directory`` (moby ``downloadSource``), with its
+        progress in the build's stream and the blank line dockerd writes after it."""
+        try:
+            got = await download(url, directory, progress=self.emit)
+        except DockyardError as exc:
+            raise BuildError(f"ADD failed: {exc.message}") from None
+        await self.say("\n")
+        if not got.filename and dest.endswith("/"):
+            raise BuildError(f"ADD failed: cannot determine filename for source {url}")
+        return got
 
     @contextlib.contextmanager
     def source_rootfs(self, ref: str) -> Iterator[Path]:

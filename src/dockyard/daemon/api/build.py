@@ -1,5 +1,6 @@
 """``POST /build`` (the legacy builder's JSON-lines stream), ``POST /commit``,
-``GET /images/{name}/history`` and ``GET /containers/{id}/export``.
+``GET /images/{name}/history``, ``GET /containers/{id}/export`` and ``docker import``
+(``POST /images/create?fromSrc=``: the body, or a URL the daemon downloads).
 
 The build context is received whole (as dockerd does) and unpacked into a private
 directory; the Dockerfile is parsed before the response starts, so a syntax error is a
@@ -13,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,13 +27,18 @@ from dockyard import errors
 from dockyard.build.commit import commit_container, export_rootfs, import_rootfs
 from dockyard.build.context import extract_context
 from dockyard.build.executor import Builder, BuildError, BuildOptions, Emit, Pull, prepare
+from dockyard.build.remote import open_remote
 from dockyard.daemon.app import SERVICES_KEY, json_body, json_response
 from dockyard.daemon.services import Services
 from dockyard.daemon.streams import JsonStream
 from dockyard.distribution import AuthConfig
+from dockyard.distribution.platforms import parse_platform
+from dockyard.oci.descriptor import Platform
 from dockyard.reference import Reference, parse
 
 __all__ = ["add_routes"]
+
+log = logging.getLogger(__name__)
 
 
 def _services(request: web.Request) -> Services:
@@ -243,14 +250,26 @@ async def export(request: web.Request) -> web.StreamResponse:
             os.unlink(tmp)
 
 
+def _import_platform(request: web.Request) -> Platform | None:
+    """``platform`` as containerd parses it; only this engine's OS can be imported (moby
+    ``image.CheckOS``)."""
+    text = request.query.get("platform", "")
+    if not text:
+        return None
+    platform = parse_platform(text)
+    if platform.os != "linux":
+        raise errors.InvalidArgument("operating system is not supported")
+    return platform
+
+
 async def import_image(request: web.Request) -> web.StreamResponse:
-    """``POST /images/create?fromSrc=-``: the body is a rootfs tarball (``docker import``)."""
+    """``POST /images/create?fromSrc=…`` (``docker import``): with ``-`` the body is a rootfs
+    tarball; otherwise ``fromSrc`` is a URL (``http://`` prepended when it has no scheme)
+    the daemon downloads, streaming ``Downloading from <url>`` and the transfer's progress
+    before the image ID, as dockerd does. A refused GET is the request's error status."""
     s = _services(request)
     q = request.query
-    if q.get("fromSrc") != "-":
-        raise errors.InvalidArgument(
-            "importing from a URL is not supported: use fromSrc=- with the tarball as body"
-        )
+    src = q.get("fromSrc", "")
     repo = q.get("repo", "")
     tag: str | None = None
     if repo:
@@ -258,29 +277,57 @@ async def import_image(request: web.Request) -> web.StreamResponse:
         if q.get("tag"):
             ref = ref.with_tag(q["tag"])
         tag = ref.familiar()
+    platform = _import_platform(request)
+    message = q.get("message") or f"Imported from {src}"
+    changes = [c for c in q.getall("changes", []) if c]
     work = Path(_work_dir(s))
-    fd, tmp = tempfile.mkstemp(dir=work, prefix="import-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.content.iter_chunked(1 << 20):
-                out.write(chunk)
 
-        def work_import() -> str:
-            with open(tmp, "rb") as src:
-                return import_rootfs(
-                    s.images,
-                    src,
-                    work,
-                    tag=tag,
-                    changes=[c for c in q.getall("changes", []) if c],
-                    message=q.get("message", ""),
-                ).id
+    def work_import(path: str) -> str:
+        with open(path, "rb") as source:
+            return import_rootfs(
+                s.images,
+                source,
+                work,
+                tag=tag,
+                changes=changes,
+                message=message,
+                platform=platform,
+            ).id
 
-        image_id = await asyncio.to_thread(work_import)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    stream = JsonStream(request)
+    if src == "-":
+        fd, tmp = tempfile.mkstemp(dir=work, prefix="import-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.content.iter_chunked(1 << 20):
+                    out.write(chunk)
+            image_id = await asyncio.to_thread(work_import, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        stream = JsonStream(request)
+        await stream.send({"status": image_id})
+        return await stream.finish()
+
+    url = src if "://" in src else "http://" + src
+    with tempfile.TemporaryDirectory(dir=work, prefix="import-") as where:
+        async with open_remote(url) as remote:
+            # from here on errors go in the stream, as dockerd's once it has written
+            stream = JsonStream(request)
+            await stream.send({"status": f"Downloading from {url}"})
+            try:
+                got = await remote.save(Path(where), progress=stream.send, action="Importing")
+            except errors.DockyardError as exc:
+                await stream.error(exc.message)
+                return await stream.finish()
+        try:
+            image_id = await asyncio.to_thread(work_import, str(got.path))
+        except errors.DockyardError as exc:
+            await stream.error(exc.message)
+            return await stream.finish()
+        except Exception as exc:
+            log.error("import from %s failed", url, exc_info=exc)
+            await stream.error(str(exc) or type(exc).__name__)
+            return await stream.finish()
     await stream.send({"status": image_id})
     return await stream.finish()
 
