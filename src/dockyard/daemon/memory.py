@@ -17,6 +17,7 @@ __all__ = ["limit_arenas", "release"]
 log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -33,8 +34,13 @@ _LIBC = _libc()
 
 
 def limit_arenas(count: int = 2) -> None:
+    """At most ``count`` malloc arenas, and big buffers (≥ 128 KiB: upload chunks, layer
+    reads) always in their own mappings: setting the threshold turns off glibc's dynamic
+    threshold, which would otherwise move 1 MiB chunks into the heap, where the small
+    objects allocated between them keep the freed pages from going back."""
     if _LIBC is not None and hasattr(_LIBC, "mallopt"):
         _LIBC.mallopt(_M_ARENA_MAX, count)
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def release() -> None:

@@ -151,6 +151,7 @@ class Database:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA cache_size=-512")  # 512 KiB: the metadata is small
         self._migrate()
 
     def _migrate(self) -> None:

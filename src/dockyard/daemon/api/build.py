@@ -19,15 +19,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.build.commit import commit_container, export_rootfs, import_rootfs
-from dockyard.build.context import extract_context
-from dockyard.build.executor import Builder, BuildError, BuildOptions, Emit, Pull, prepare
-from dockyard.build.remote import open_remote
 from dockyard.daemon.app import SERVICES_KEY, json_body, json_response
 from dockyard.daemon.services import Services
 from dockyard.daemon.streams import JsonStream
@@ -35,6 +31,9 @@ from dockyard.distribution import AuthConfig
 from dockyard.distribution.platforms import parse_platform
 from dockyard.oci.descriptor import Platform
 from dockyard.reference import Reference, parse
+
+if TYPE_CHECKING:
+    from dockyard.build.executor import BuildOptions, Emit, Pull
 
 __all__ = ["add_routes"]
 
@@ -64,6 +63,8 @@ def _json_param(request: web.Request, key: str) -> Any:
 
 
 def _options(request: web.Request) -> BuildOptions:
+    from dockyard.build.executor import BuildOptions
+
     q = request.query
     build_args = _json_param(request, "buildargs")
     labels = _json_param(request, "labels")
@@ -141,6 +142,9 @@ def _puller(s: Services, request: web.Request, platform: str | None) -> Pull:
 
 
 async def build(request: web.Request) -> web.StreamResponse:
+    from dockyard.build.context import extract_context
+    from dockyard.build.executor import Builder, BuildError, prepare
+
     s = _services(request)
     options = _options(request)
     for tag in options.tags:
@@ -197,6 +201,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 
 async def commit(request: web.Request) -> web.Response:
+    from dockyard.build.commit import commit_container
+
     s = _services(request)
     q = request.query
     container = q.get("container", "")
@@ -229,6 +235,8 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
+    from dockyard.build.commit import export_rootfs
+
     s = _services(request)
     record = s.containers.get(request.match_info["id"])
     work = Path(_work_dir(s))
@@ -267,6 +275,9 @@ async def import_image(request: web.Request) -> web.StreamResponse:
     tarball; otherwise ``fromSrc`` is a URL (``http://`` prepended when it has no scheme)
     the daemon downloads, streaming ``Downloading from <url>`` and the transfer's progress
     before the image ID, as dockerd does. A refused GET is the request's error status."""
+    from dockyard.build.commit import import_rootfs
+    from dockyard.build.remote import open_remote
+
     s = _services(request)
     q = request.query
     src = q.get("fromSrc", "")
