@@ -26,7 +26,15 @@ from pathlib import Path
 
 from dockyard.errors import Conflict, InvalidArgument, SystemError
 
-__all__ = ["Mount", "is_mounted", "mount_all", "unmount", "unmount_all"]
+__all__ = [
+    "Mount",
+    "bind_mount",
+    "is_mounted",
+    "mount_all",
+    "private_mount_namespace",
+    "unmount",
+    "unmount_all",
+]
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -47,6 +55,7 @@ MS_SHARED = 1 << 20
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 0x2
+CLONE_NEWNS = 0x00020000
 
 # word -> (clear?, flag)
 _FLAGS: dict[str, tuple[bool, int]] = {
@@ -114,6 +123,9 @@ class _Libc:
         self.umount2 = lib.umount2
         self.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         self.umount2.restype = ctypes.c_int
+        self.unshare = lib.unshare
+        self.unshare.argtypes = [ctypes.c_int]
+        self.unshare.restype = ctypes.c_int
 
 
 _libc: _Libc | None = None
@@ -248,6 +260,41 @@ def unmount_all(target: Path, *, detach: bool = False) -> None:
             return
         unmount(target, detach=detach)
     raise SystemError(f"unmount {target}: still mounted")
+
+
+def private_mount_namespace() -> None:
+    """Give the calling *thread* a mount namespace of its own, every mount in it a slave of
+    the one it copies: what the thread mounts afterwards propagates nowhere (not to the
+    host, not into containers) and is gone when the thread exits, whatever happens.
+
+    The kernel adds CLONE_FS, so the thread also gets its own root, cwd and umask; other
+    threads keep theirs. File descriptors stay shared: a directory opened here can be read
+    from any thread, and lookups through it cross the mounts made here while the thread
+    lives. Needs CAP_SYS_ADMIN; raises ``SystemError``.
+    """
+    if _lib().unshare(CLONE_NEWNS) != 0:
+        raise _error(ctypes.get_errno(), "unshare mount namespace")
+    _sys_mount(None, Path("/"), None, MS_REC | MS_SLAVE, "")
+
+
+def bind_mount(
+    source: str, target: Path, *, recursive: bool = True, readonly: bool = False
+) -> None:
+    """Bind ``source`` on ``target`` (``rbind`` unless ``recursive`` is false).
+
+    ``target`` may be ``/proc/self/fd/N`` for a descriptor of the mount point, which pins it
+    against symlink swaps; the read-only remount (the kernel refuses it through such a path)
+    then goes to the path the kernel reports for the descriptor.
+    """
+    _sys_mount(source, target, None, MS_BIND | (MS_REC if recursive else 0), "")
+    if not readonly:
+        return
+    real = Path(os.readlink(target)) if str(target).startswith("/proc/self/fd/") else target
+    try:
+        _sys_mount(None, real, None, MS_REMOUNT | MS_BIND | MS_RDONLY, "")
+    except BaseException:
+        unmount(real, detach=True)
+        raise
 
 
 def _unescape(field: str) -> str:

@@ -42,6 +42,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.containers.securejoin import mkdir_in_root, secure_join
+from dockyard.mount import Mount, is_mounted
 from dockyard.store import Database
 from dockyard.volumes import ANONYMOUS_LABEL, DEFAULT_DRIVER, VolumeService, validate_name
 from dockyard.volumes import copy_up as _copy_up
@@ -50,6 +51,7 @@ from dockyard.volumes import is_empty_dir as _is_empty_dir
 __all__ = [
     "ContainerMounts",
     "MountPoint",
+    "ViewMount",
     "merge_tmpfs_options",
     "parse_bind",
     "parse_mount",
@@ -176,6 +178,20 @@ class MountPoint:
     def from_dict(cls, data: Mapping[str, Any]) -> MountPoint:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ViewMount:
+    """One mount point as ``docker cp`` must see it: its ``destination`` in the container,
+    and either a host directory or file to bind there (``source``) or a filesystem to mount
+    afresh (``fresh``: a volume with driver options that no running container holds)."""
+
+    destination: str
+    rw: bool
+    source: str = ""
+    is_dir: bool = True
+    recursive: bool = True
+    fresh: Mount | None = None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -787,6 +803,36 @@ class ContainerMounts:
         return any(
             mp.name in values or mp.destination in values for mp in self._points.get(cid, [])
         )
+
+    def view_mounts(self, cid: str) -> list[ViewMount]:
+        """The volumes and binds to mount over a copy of the container's rootfs so that it
+        shows what the container sees (``docker cp``), parents before children. tmpfs points
+        are left out: their content exists only inside the running container (as dockerd)."""
+        out: list[ViewMount] = []
+        for mp in self._points.get(cid, []):
+            if mp.type == "volume" and self._volumes is not None and self._volumes.exists(mp.name):
+                volume = self._volumes.get(mp.name)
+                if volume.needs_mount and not is_mounted(volume.mountpoint):
+                    opts = tuple(o for o in volume.options.get("o", "").split(",") if o)
+                    fresh = Mount(
+                        volume.options.get("type", ""), volume.options.get("device", ""), opts
+                    )
+                    out.append(ViewMount(mp.destination, mp.rw, fresh=fresh))
+                else:
+                    out.append(ViewMount(mp.destination, mp.rw, source=str(volume.mountpoint)))
+            elif mp.type == "bind":
+                real = os.path.realpath(mp.source)
+                if os.path.exists(real):  # a missing -v source is made at start, not here
+                    out.append(
+                        ViewMount(
+                            mp.destination,
+                            mp.rw,
+                            source=real,
+                            is_dir=os.path.isdir(real),
+                            recursive=mp.recursive,
+                        )
+                    )
+        return sorted(out, key=lambda v: len(v.destination.strip("/").split("/")))
 
 
 def _prepare_target(rootfs: Path, destination: str, *, is_dir: bool) -> str:
