@@ -24,6 +24,7 @@ __all__ = [
     "build_create_body",
     "env_value",
     "parse_bytes",
+    "parse_duration",
     "parse_env_file",
     "parse_mount_flag",
     "parse_ports",
@@ -82,6 +83,13 @@ class CreateOptions:
     sysctls: Sequence[str] = ()
     log_driver: str = ""
     log_opts: Sequence[str] = ()
+    health_cmd: str = ""
+    health_interval: str = ""
+    health_timeout: str = ""
+    health_start_period: str = ""
+    health_start_interval: str = ""
+    health_retries: int = 0
+    no_healthcheck: bool = False
     extra: dict[str, Any]
 
     def __init__(self, image: str, **options: Any) -> None:
@@ -481,6 +489,13 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
             "StdinOnce": attach_stdin,
             "Env": env_list or None,
             "Cmd": list(opts.command) or None,
+        }
+    )
+    healthcheck = _healthcheck(opts)
+    if healthcheck is not None:
+        body["Healthcheck"] = healthcheck
+    body.update(
+        {
             "Image": opts.image,
             "Volumes": {dest: {} for dest in sorted(anonymous)},
             "WorkingDir": opts.workdir,
@@ -496,6 +511,110 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
     body["HostConfig"] = host
     body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return body
+
+
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+
+
+def parse_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` in nanoseconds (``1s``, ``1.5m``, ``1h30m``, ``-2s``,
+    ``0``); ``InvalidArgument`` with Go's message otherwise."""
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    rest = text
+    negative = rest[:1] == "-"
+    if rest[:1] in ("-", "+"):
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise InvalidArgument(f"time: invalid duration {quoted}")
+    total = 0
+    while rest:
+        m = _DURATION_PART.match(rest)
+        assert m is not None
+        whole, frac, unit = m.group(1), m.group(2), m.group(3)
+        if not whole and not frac:
+            raise InvalidArgument(f"time: invalid duration {quoted}")
+        if not unit:
+            raise InvalidArgument(f"time: missing unit in duration {quoted}")
+        scale = _DURATION_UNITS.get(unit)
+        if scale is None:
+            raise InvalidArgument(f'time: unknown unit "{unit}" in duration {quoted}')
+        value = int(whole or "0") * scale
+        if frac:
+            value += int(frac) * scale // 10 ** len(frac)
+        total += value
+        rest = rest[m.end() :]
+    return -total if negative else total
+
+
+def _duration_flag(name: str, text: str) -> int:
+    try:
+        return parse_duration(text)
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            f'invalid argument "{text}" for "--{name}" flag: {exc.message}'
+        ) from None
+
+
+def _healthcheck(opts: CreateOptions) -> dict[str, Any] | None:
+    """``Config.Healthcheck`` as the docker CLI sends it: ``{"Test":["NONE"]}`` for
+    ``--no-healthcheck``, else only the fields given (durations in ns), or nothing."""
+    durations = {
+        "Interval": _duration_flag("health-interval", opts.health_interval)
+        if opts.health_interval
+        else 0,
+        "Timeout": _duration_flag("health-timeout", opts.health_timeout)
+        if opts.health_timeout
+        else 0,
+        "StartPeriod": _duration_flag("health-start-period", opts.health_start_period)
+        if opts.health_start_period
+        else 0,
+        "StartInterval": _duration_flag("health-start-interval", opts.health_start_interval)
+        if opts.health_start_interval
+        else 0,
+    }
+    retries = int(opts.health_retries or 0)
+    have = bool(opts.health_cmd) or retries != 0 or any(durations.values())
+    if opts.no_healthcheck:
+        if have:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    for key, flag in (
+        ("Interval", "health-interval"),
+        ("Timeout", "health-timeout"),
+    ):
+        if durations[key] < 0:
+            raise InvalidArgument(f"--{flag} cannot be negative")
+    if retries < 0:
+        raise InvalidArgument("--health-retries cannot be negative")
+    for key, flag in (
+        ("StartPeriod", "health-start-period"),
+        ("StartInterval", "health-start-interval"),
+    ):
+        if durations[key] < 0:
+            raise InvalidArgument(f"--{flag} cannot be negative")
+    check: dict[str, Any] = {}
+    if opts.health_cmd:
+        check["Test"] = ["CMD-SHELL", opts.health_cmd]
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        if durations[key]:
+            check[key] = durations[key]
+    if retries:
+        check["Retries"] = retries
+    return check
 
 
 def _tmpfs(spec: str) -> tuple[str, str]:

@@ -70,6 +70,39 @@ CREATE_FLAGS: tuple[Flag, ...] = (
     Flag("-e", "--env", dest="env", kind=LIST, help="Set environment variables"),
     Flag("--env-file", dest="env_file", kind=LIST, help="Read in a file of environment variables"),
     Flag("--expose", dest="expose", kind=LIST, help="Expose a port or a range of ports"),
+    Flag("--health-cmd", dest="health_cmd", default="", help="Command to run to check health"),
+    Flag(
+        "--health-interval",
+        dest="health_interval",
+        default="",
+        help="Time between running the check (ms|s|m|h) (default 0s)",
+    ),
+    Flag(
+        "--health-retries",
+        dest="health_retries",
+        kind=INT,
+        default=0,
+        help="Consecutive failures needed to report unhealthy",
+    ),
+    Flag(
+        "--health-start-interval",
+        dest="health_start_interval",
+        default="",
+        help="Time between running the check during the start period (ms|s|m|h) (default 0s)",
+    ),
+    Flag(
+        "--health-start-period",
+        dest="health_start_period",
+        default="",
+        help="Start period for the container to initialize before starting health-retries "
+        "countdown (ms|s|m|h) (default 0s)",
+    ),
+    Flag(
+        "--health-timeout",
+        dest="health_timeout",
+        default="",
+        help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)",
+    ),
     Flag("-h", "--hostname", dest="hostname", default="", help="Container host name"),
     Flag("--init", dest="init", kind=BOOL, help="Run an init inside the container"),
     Flag(
@@ -99,6 +132,12 @@ CREATE_FLAGS: tuple[Flag, ...] = (
         help="Add network-scoped alias for the container",
     ),
     Flag("--ip", dest="ip", default="", help="IPv4 address (e.g., 172.30.100.104)"),
+    Flag(
+        "--no-healthcheck",
+        dest="no_healthcheck",
+        kind=BOOL,
+        help="Disable any container-specified HEALTHCHECK",
+    ),
     Flag("--platform", dest="platform", help="Set platform if server is multi-platform capable"),
     Flag(
         "--privileged",
@@ -416,6 +455,13 @@ def body_from_options(
         sysctls=opts["sysctl"],
         log_driver=opts["log_driver"],
         log_opts=opts["log_opt"],
+        health_cmd=opts["health_cmd"],
+        health_interval=opts["health_interval"],
+        health_timeout=opts["health_timeout"],
+        health_start_period=opts["health_start_period"],
+        health_start_interval=opts["health_start_interval"],
+        health_retries=opts["health_retries"],
+        no_healthcheck=bool(opts["no_healthcheck"]),
     )
     try:
         body = build_create_body(spec)

@@ -31,6 +31,7 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "logout": ("registry:logout", "Log out from a registry"),
     "build": ("build:build", "Build an image from a Dockerfile"),
     "commit": ("build:commit", "Create a new image from a container's changes"),
+    "cp": ("copy:cp", "Copy files/folders between a container and the local filesystem"),
     "export": ("build:export", "Export a container's filesystem as a tar archive"),
     "history": ("build:history", "Show the history of an image"),
     "import": ("images:import_", "Import the contents from a tarball to create a filesystem image"),
@@ -41,10 +42,13 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
         "Attach local standard input, output, and error streams to a running container",
     ),
     "create": ("containers:create", "Create a new container"),
+    "diff": ("container_ops:diff", "Inspect changes to files or directories in a container"),
     "inspect": ("system:inspect", "Return low-level information on Dockyard objects"),
     "kill": ("containers:kill", "Kill one or more running containers"),
     "load": ("images:load", "Load an image from a tar archive or STDIN"),
     "logs": ("containers:logs", "Fetch the logs of a container"),
+    "pause": ("container_ops:pause", "Pause all processes within one or more containers"),
+    "rename": ("container_ops:rename", "Rename a container"),
     "restart": ("containers:restart", "Restart one or more containers"),
     "rm": ("containers:rm", "Remove one or more containers"),
     "rmi": ("images:rmi", "Remove one or more images"),
@@ -53,8 +57,11 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
         "Save one or more images to a tar archive (streamed to STDOUT by default)",
     ),
     "start": ("containers:start", "Start one or more stopped containers"),
+    "stats": ("container_ops:stats", "Display a live stream of container resource usage"),
     "stop": ("containers:stop", "Stop one or more running containers"),
     "tag": ("images:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "top": ("container_ops:top", "Display the running processes of a container"),
+    "unpause": ("container_ops:unpause", "Unpause all processes within one or more containers"),
     "wait": (
         "containers:wait",
         "Block until one or more containers stop, then print their exit codes",
@@ -70,6 +77,8 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
 CONTAINER_COMMANDS: dict[str, tuple[str, str]] = {
     "attach": TOP_COMMANDS["attach"],
     "create": TOP_COMMANDS["create"],
+    "cp": TOP_COMMANDS["cp"],
+    "diff": TOP_COMMANDS["diff"],
     "exec": TOP_COMMANDS["exec"],
     "inspect": (
         "system:container_inspect",
@@ -79,14 +88,19 @@ CONTAINER_COMMANDS: dict[str, tuple[str, str]] = {
     "logs": TOP_COMMANDS["logs"],
     "ls": ("containers:ps", "List containers"),
     "list": ("containers:ps", "List containers"),
+    "pause": TOP_COMMANDS["pause"],
     "ps": ("containers:ps", "List containers"),
     "prune": ("containers:prune", "Remove all stopped containers"),
     "restart": TOP_COMMANDS["restart"],
     "rm": TOP_COMMANDS["rm"],
     "remove": TOP_COMMANDS["rm"],
+    "rename": TOP_COMMANDS["rename"],
     "run": TOP_COMMANDS["run"],
     "start": TOP_COMMANDS["start"],
+    "stats": TOP_COMMANDS["stats"],
     "stop": TOP_COMMANDS["stop"],
+    "top": TOP_COMMANDS["top"],
+    "unpause": TOP_COMMANDS["unpause"],
     "wait": TOP_COMMANDS["wait"],
 }
 
@@ -97,6 +111,7 @@ IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "import": TOP_COMMANDS["import"],
     "load": TOP_COMMANDS["load"],
     "ls": ("images:images", "List images"),
+    "prune": ("prune:image_prune", "Remove unused images"),
     "list": ("images:images", "List images"),
     "pull": TOP_COMMANDS["pull"],
     "push": TOP_COMMANDS["push"],
@@ -108,6 +123,7 @@ IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
 
 SYSTEM_COMMANDS: dict[str, tuple[str, str]] = {
     "info": TOP_COMMANDS["info"],
+    "prune": ("prune:system_prune", "Remove unused data"),
 }
 
 NETWORK_COMMANDS: dict[str, tuple[str, str]] = {

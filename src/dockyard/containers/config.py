@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.containers.health import validate_healthcheck
 from dockyard.containers.mounts import validate_host_mounts
 from dockyard.errors import InvalidArgument
 
@@ -119,10 +120,26 @@ def merge_config(
         config["StopSignal"] = stop_signal
     if body.get("StopTimeout") is not None:
         config["StopTimeout"] = body["StopTimeout"]
-    healthcheck = body.get("Healthcheck") or img.get("Healthcheck")
+    healthcheck = _merge_healthcheck(body.get("Healthcheck"), img.get("Healthcheck"))
     if healthcheck:
         config["Healthcheck"] = healthcheck
+    shell = _list_of_str(body.get("Shell"), "Shell") or _list_of_str(img.get("Shell"), "Shell")
+    if shell:
+        config["Shell"] = shell
     return config
+
+
+def _merge_healthcheck(user: Any, image: Any) -> dict[str, Any] | None:
+    """moby's merge: the request's Healthcheck, its unset (zero) fields from the image's."""
+    validate_healthcheck(user)
+    if user is None:
+        return dict(image) if isinstance(image, dict) else None
+    merged = dict(user)
+    if isinstance(image, dict):
+        for key in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+            if not merged.get(key) and image.get(key):
+                merged[key] = image[key]
+    return merged
 
 
 def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class ContainerRecord:
     monitor: dict[str, int] | None = None  # MonitorInfo fields while a monitor watches it
     restart_count: int = 0
     stopped_by_user: bool = False
+    health: dict[str, Any] | None = None  # State.Health, kept by containers.health
 
     @property
     def path(self) -> str:
@@ -67,7 +68,11 @@ class ContainerRecord:
         now = time.time() if now is None else now
         s = self.state
         if s.status == "running":
-            return f"Up {human_duration(now - s.started_at / 1e9)}"
+            up = f"Up {human_duration(now - s.started_at / 1e9)}"
+            if self.health is not None:
+                status = self.health.get("Status") or "unhealthy"
+                return f"{up} ({'health: starting' if status == 'starting' else status})"
+            return up
         if s.status == "paused":
             return f"Up {human_duration(now - s.started_at / 1e9)} (Paused)"
         if s.status == "restarting":
@@ -94,4 +99,5 @@ class ContainerRecord:
             "Error": s.error,
             "StartedAt": rfc3339(s.started_at),
             "FinishedAt": rfc3339(s.finished_at),
+            **({"Health": self.health} if self.health is not None else {}),
         }

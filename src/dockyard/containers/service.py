@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.containers.archive import FilesystemSpec, filesystem_spec
 from dockyard.containers.config import merge_config, validate_host_config
+from dockyard.containers.health import HEALTH_STATUSES, ExecProber, HealthMonitor, health_status
 from dockyard.containers.mounts import ContainerMounts
 from dockyard.containers.names import generate_name, validate_name
 from dockyard.containers.networking import NetSetupLike, NetworkManager
@@ -143,6 +145,7 @@ class ContainerService:
             record = ContainerRecord.from_json(row["record"])
             self._records[record.id] = record
         self._mounts = ContainerMounts(db, volumes, self._records)
+        self._health = HealthMonitor(ExecProber(self))
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -177,6 +180,10 @@ class ContainerService:
             "stopped": sum(s not in ("running", "restarting", "paused") for s in states),
         }
 
+    async def shutdown(self) -> None:
+        """Daemon shutdown: stop the health checks (containers keep running)."""
+        await self._health.close()
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference until it ends."""
         task = asyncio.get_running_loop().create_task(coro)
@@ -194,6 +201,24 @@ class ContainerService:
 
     def log_path(self, record: ContainerRecord) -> Path:
         return self._root / record.id / "container.log"
+
+    @contextlib.asynccontextmanager
+    async def filesystem(self, ref: str) -> AsyncGenerator[FilesystemSpec, None]:
+        """What makes up the container's files for ``docker cp`` (``containers.archive``),
+        held under the container's lock: it cannot start, stop or go away meanwhile."""
+        record = self.get(ref)
+        async with self._lock(record.id):
+            if record.id not in self._records:
+                raise errors.NotFound(f"No such container: {ref}")
+            rootfs = self.bundle(record) / "rootfs"
+            live = record.state.running and is_mounted(rootfs)
+            yield filesystem_spec(
+                record,
+                self.bundle(record),
+                live_rootfs=rootfs if live else None,
+                snapshot=() if live else tuple(self._snapshots.mounts(record.id)),
+                mounts=self._mounts.view_mounts(record.id),
+            )
 
     def _save(self, record: ContainerRecord) -> None:
         with self._db.transaction() as tx:
@@ -263,6 +288,8 @@ class ContainerService:
     async def start(self, ref: str) -> None:
         record = self.get(ref)
         async with self._lock(record.id):
+            if record.state.status == "paused":
+                raise errors.Conflict("cannot start a paused container, try unpause instead")
             if record.state.running:
                 raise errors.NotModified("container already started")
             if record.state.status == "removing":
@@ -417,6 +444,7 @@ class ContainerService:
             exit_code=0,
         )
         self._save(record)
+        self._health.start(record)
 
     def _fail_start(self, record: ContainerRecord, rootfs: Path, message: str) -> None:
         with contextlib.suppress(OSError, errors.DockyardError):
@@ -506,6 +534,7 @@ class ContainerService:
             if not record.state.running:
                 self._runtime.remove_exit_file(cid)
                 return
+            self._health.stop(cid)
             await self._runtime.delete(cid, force=True)
             with contextlib.suppress(OSError, errors.DockyardError):
                 unmount(self.bundle(record) / "rootfs")
@@ -574,6 +603,8 @@ class ContainerService:
                 continue
             monitor = record.monitor
             if monitor and self._runtime.monitor_alive(MonitorInfo(**monitor)):
+                await self._sync_paused(record)
+                self._health.start(record)
                 continue
             # The monitor is gone without an exit file: the container cannot be watched.
             state = await self._runtime.state(record.id)
@@ -598,6 +629,9 @@ class ContainerService:
         except errors.DockyardError as exc:
             if record.state.running:
                 raise errors.Conflict(f"Cannot kill container: {ref}: {exc.message}") from None
+        stop_signal = record.config.get("StopSignal")
+        if not stop_signal or number in (_signal.SIGKILL, parse_signal(stop_signal)):
+            await self._thaw(record)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         record = self.get(ref)
@@ -612,6 +646,7 @@ class ContainerService:
         exited = self._exit_future(record.id)
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, number)
+        await self._thaw(record)
         if timeout < 0:
             await exited
             return
@@ -632,6 +667,7 @@ class ContainerService:
         """SIGKILL every process of the container and wait for conmon to report the exit."""
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
+        await self._thaw(record)
         try:
             await asyncio.wait_for(exited, 30)
         except TimeoutError:
@@ -670,15 +706,108 @@ class ContainerService:
             return fut
         raise errors.InvalidArgument(f'invalid condition: "{condition}"')
 
+    # ---- pause, unpause, rename ------------------------------------------------------------
+
+    async def pause(self, ref: str) -> None:
+        """Freeze the container (runc pause); dockerd's checks and messages."""
+        record = self.get(ref)
+        async with self._lock(record.id):
+            if not record.state.running:
+                raise errors.Conflict(f"Container {record.id} is not running")
+            if record.state.status == "paused":
+                raise errors.Conflict(f"Container {record.id} is already paused")
+            if record.state.status == "restarting":
+                raise errors.Conflict(
+                    f"Container {record.id} is restarting, wait until the container is running"
+                )
+            try:
+                await self._runtime.pause(record.id)
+            except errors.DockyardError as exc:
+                raise errors.SystemError(
+                    f"Cannot pause container {record.id}: {exc.message}"
+                ) from None
+            record.state.status = "paused"
+            self._save(record)
+
+    async def unpause(self, ref: str) -> None:
+        """Thaw a paused container. Not paused is a plain error in dockerd (HTTP 500)."""
+        record = self.get(ref)
+        async with self._lock(record.id):
+            if record.state.status != "paused":
+                raise errors.SystemError(f"Container {record.id} is not paused")
+            try:
+                await self._runtime.resume(record.id)
+            except errors.DockyardError as exc:
+                raise errors.SystemError(
+                    f"Cannot unpause container {record.id}: {exc.message}"
+                ) from None
+            record.state.status = "running"
+            self._save(record)
+
+    async def _thaw(self, record: ContainerRecord) -> None:
+        """After a stop signal to a paused container, resume it so the signal is delivered
+        (dockerd's killWithSignal); the container is running again."""
+        if record.state.status != "paused":
+            return
+        with contextlib.suppress(errors.DockyardError):
+            await self._runtime.resume(record.id)
+        if record.state.status == "paused":
+            record.state.status = "running"
+            self._save(record)
+
+    async def _sync_paused(self, record: ContainerRecord) -> None:
+        """Start-up: a live container is paused exactly when runc says so."""
+        try:
+            state = await self._runtime.state(record.id)
+        except errors.DockyardError:
+            return
+        status = (state or {}).get("status")
+        if status == "paused" and record.state.status == "running":
+            record.state.status = "paused"
+            self._save(record)
+        elif status == "running" and record.state.status == "paused":
+            record.state.status = "running"
+            self._save(record)
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        """dockerd's ContainerRename: validation and conflicts, then the networks' names."""
+        if not ref or not new_name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        record = self.get(ref)
+        async with self._lock(record.id):
+            wanted = new_name if new_name.startswith("/") else "/" + new_name
+            if wanted == f"/{record.name}":
+                raise errors.InvalidArgument(
+                    "Renaming a container with the same name as its current name"
+                )
+            try:
+                name = validate_name(wanted)
+            except errors.InvalidArgument as exc:
+                raise errors.InvalidArgument(
+                    f"Error when allocating new name: {exc.message}"
+                ) from None
+            for other in self._records.values():
+                if other.name == name and other.id != record.id:
+                    raise errors.Conflict(
+                        f'Error when allocating new name: Conflict. The container name "/{name}" '
+                        f'is already in use by container "{other.id}". You have to remove (or '
+                        "rename) that container to be able to reuse that name."
+                    )
+            record.name = name
+            self._save(record)
+            if self._net is not None:
+                self._net.rename(record.id, name)
+
     # ---- remove / prune ---------------------------------------------------------------------
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         record = self.get(ref)
         if record.state.running:
             if not force:
+                unpause = "Unpause and then stop" if record.state.status == "paused" else "Stop"
                 raise errors.Conflict(
-                    f"You cannot remove a running container {record.id}. Stop the container before "
-                    "attempting removal or force remove"
+                    f"You cannot remove a {record.state.status} container {record.id}. "
+                    f"{unpause} the container before attempting removal or force remove"
                 )
             record.stopped_by_user = True
             await self._kill_and_wait(
@@ -844,6 +973,8 @@ class ContainerService:
             raise errors.InvalidArgument("invalid JSON body")
         if not record.state.running:
             raise errors.Conflict(f"Container {record.id} is not running")
+        if record.state.status == "paused":
+            raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
         cmd = body.get("Cmd")
         if not cmd or not isinstance(cmd, list):
             raise errors.InvalidArgument("No exec command specified")
@@ -866,6 +997,10 @@ class ContainerService:
         record = self.get(rec.container_id)
         if not record.state.running:
             raise errors.Conflict(f"Container {record.id} is not running")
+        if record.state.status == "paused":
+            raise errors.Conflict(
+                f"Container {record.id} is paused, unpause the container before exec"
+            )
         cfg = rec.config
         use_tty = bool(cfg.get("Tty")) if tty is None else tty
         bundle = self.bundle(record)
@@ -920,6 +1055,10 @@ class ContainerService:
         rec.done.set()
         return code
 
+    def exec_forget(self, exec_id: str) -> None:
+        """Drop a finished exec's record (health probes; dockerd garbage-collects them)."""
+        self._execs.pop(exec_id, None)
+
     def exec_resize(self, exec_id: str, height: int, width: int) -> None:
         rec = self.exec_get(exec_id)
         if rec.process is None or not rec.running:
@@ -938,6 +1077,9 @@ class ContainerService:
         for status in filters.get("status", []):
             if status not in _STATUSES:
                 raise errors.InvalidArgument(f"Invalid filter 'status={status}'")
+        for value in filters.get("health", []):
+            if value not in HEALTH_STATUSES:
+                raise errors.InvalidArgument(f"Unrecognised filter value for health: {value}")
         records = sorted(self._records.values(), key=lambda r: r.created, reverse=True)
         if not all and not filters.get("status") and not filters.get("exited"):
             records = [r for r in records if r.state.running]
@@ -958,6 +1100,8 @@ class ContainerService:
         ):
             return False
         if filters.get("status") and r.state.status not in filters["status"]:
+            return False
+        if filters.get("health") and health_status(r.health) not in filters["health"]:
             return False
         if filters.get("exited"):
             if r.state.status != "exited":

@@ -144,6 +144,7 @@ async def _serve(cfg: DaemonConfig) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await watch_task
     await runner.cleanup()
+    await services.containers.shutdown()
     await services.networks.shutdown(any_running=services.containers.count()["running"] > 0)
     for path in cfg.unix_socket_paths():
         with contextlib.suppress(FileNotFoundError):

@@ -80,6 +80,7 @@ _FULL_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
 _CHUNK = 1 << 20
 _PROGRESS_STEP = 512 << 10
 _IMAGE_FILTERS = frozenset({"before", "dangling", "label", "reference", "since", "until"})
+_PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ class ImageService:
         self._platform = platform or Platform("linux", "amd64")
         self._workers = max(1, workers)
         self._progress_lock = threading.Lock()
+        self._prune_lock = threading.Lock()
 
     # -- records ---------------------------------------------------------------------------
 
@@ -664,6 +666,137 @@ class ImageService:
             if digest not in used:
                 with contextlib.suppress(NotFound):
                     self._content.delete(digest)
+
+    # -- prune -----------------------------------------------------------------------------
+
+    def prune(
+        self,
+        filters: dict[str, builtins.list[str]] | None,
+        *,
+        users: Users,
+        running: Users | None = None,
+        parents: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /images/prune`` as dockerd (``daemon/images/image_prune.go``).
+
+        ``dangling=true`` (the default) prunes images without a tag (digest names are
+        untagged with them); ``dangling=false`` every image. ``until`` (a time), ``label``
+        (all must match) and ``label!`` (not all may match) narrow the choice. An image a
+        container uses (running or not) stays: its delete conflicts, and a conflict skips.
+        ``parents`` (image → the image it was built on, the build cache's links) stands
+        for moby's parent chain: an untagged image that others were built on is an
+        intermediate and is not a candidate; deleting an image deletes its untagged
+        parents that have no other children left (``PruneChildren``). Layers and blobs
+        that remaining images share stay. Answers ``{"ImagesDeleted": [...] | None,
+        "SpaceReclaimed": bytes of the deleted layers}``. ``InvalidArgument`` for a bad
+        filter; ``Conflict`` while another prune runs.
+        """
+        filters = {k: v for k, v in (filters or {}).items() if v}
+        for key in filters:
+            if key not in _PRUNE_FILTERS:
+                raise InvalidArgument(f"Invalid filter '{key}'")
+        dangling_only = True
+        values = filters.get("dangling", [])
+        if len(values) > 1:
+            raise InvalidArgument(f"Invalid filter 'dangling={values}'")
+        for value in values:
+            if value.lower() == "true" or value == "1":
+                dangling_only = True
+            elif value.lower() == "false" or value == "0":
+                dangling_only = False
+            else:
+                raise InvalidArgument(f"Invalid filter 'dangling={value}'")
+        until: float | None = None
+        if len(filters.get("until", [])) > 1:
+            raise InvalidArgument("more than one until filter specified")
+        for value in filters.get("until", []):
+            until = parse_timestamp(value)
+        running = running or (lambda _id: [])
+        parents = parents or {}
+        if not self._prune_lock.acquire(blocking=False):
+            raise Conflict("a prune operation is already running")
+        try:
+            return self._prune(filters, dangling_only, until, users, running, parents)
+        finally:
+            self._prune_lock.release()
+
+    def _prune(
+        self,
+        filters: dict[str, builtins.list[str]],
+        dangling_only: bool,
+        until: float | None,
+        users: Users,
+        running: Users,
+        parents: dict[str, str],
+    ) -> dict[str, Any]:
+        rows = sorted(self._all_rows(), key=lambda r: (r.created, r.id))
+        alive = {row.id for row in rows}
+        sizes: dict[str, int] = {}
+        for row in rows:
+            for chain in row.chains:
+                if chain not in sizes:
+                    with contextlib.suppress(NotFound):
+                        sizes[chain] = self._snapshots.usage(chain)
+
+        def has_children(image_id: str) -> bool:
+            return any(p == image_id and c in alive for c, p in parents.items())
+
+        deleted: builtins.list[dict[str, str]] = []
+        for row in rows:
+            if row.id not in alive:
+                continue  # went with a child deleted before it
+            tags, digests = self._names_of(row.id)
+            if not tags and not digests and has_children(row.id):
+                continue  # an intermediate image: it goes with its children
+            if until is not None and row.created > until:
+                continue
+            labels = (row.config.get("config") or {}).get("Labels") or {}
+            if not _prune_labels_match(filters, labels):
+                continue
+            records: builtins.list[dict[str, str]] = []
+            try:
+                if tags or digests:
+                    if dangling_only and tags:
+                        continue
+                    for ref in [*tags, *digests]:
+                        with contextlib.suppress(Conflict, NotFound):
+                            records += self.delete(ref, users=users, running=running)
+                else:
+                    records += self.delete(row.id, users=users, running=running)
+            except (Conflict, NotFound):
+                pass
+            if self._get_row(row.id) is None:
+                alive.discard(row.id)
+                self._prune_parents(row.id, parents, alive, has_children, records, users, running)
+            deleted += records
+        reclaimed = sum(sizes.get(r["Deleted"], 0) for r in deleted if "Deleted" in r)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _prune_parents(
+        self,
+        image_id: str,
+        parents: dict[str, str],
+        alive: set[str],
+        has_children: Callable[[str], bool],
+        records: builtins.list[dict[str, str]],
+        users: Users,
+        running: Users,
+    ) -> None:
+        """Delete the untagged, unused, childless images ``image_id`` was built on."""
+        parent = parents.get(image_id)
+        seen: set[str] = set()
+        while parent and parent in alive and parent not in seen:
+            seen.add(parent)
+            if not self._is_dangling(parent) or has_children(parent):
+                return
+            if self._conflict(parent, soft=True, references=True, users=users, running=running):
+                return
+            try:
+                self._delete_helper(parent, records, False, True, users, running)
+            except (Conflict, NotFound):
+                return
+            alive.discard(parent)
+            parent = parents.get(parent)
 
     # -- load ------------------------------------------------------------------------------
 
@@ -1369,6 +1502,15 @@ def _label_matches(labels: dict[str, str], spec: str) -> bool:
     if key not in labels:
         return False
     return not sep or labels[key] == value
+
+
+def _prune_labels_match(filters: dict[str, builtins.list[str]], labels: dict[str, str]) -> bool:
+    """moby's matchLabels: every ``label`` matches, and not every ``label!`` does."""
+    wanted = filters.get("label", [])
+    if wanted and not builtins.all(_label_matches(labels, spec) for spec in wanted):
+        return False
+    unwanted = filters.get("label!", [])
+    return not (unwanted and builtins.all(_label_matches(labels, spec) for spec in unwanted))
 
 
 def _any_match(patterns: builtins.list[str], stored: str) -> bool:

@@ -537,6 +537,19 @@ class NetworkService:
                 "network-scoped alias is supported only for containers in user defined networks"
             )
 
+    def rename(self, cid: str, name: str) -> None:
+        """The container got a new name: DNS answers, ``DNSNames`` and endpoint names follow."""
+        self._names[cid] = name
+        rows = self._endpoint_rows(container_id=cid)
+        with self._db.transaction() as tx:
+            for ep in rows:
+                config = dict(ep["config"])
+                config["Name"] = name
+                tx.execute(
+                    "UPDATE endpoints SET config=? WHERE container_id=? AND network_id=?",
+                    (json.dumps(config), cid, ep["network_id"]),
+                )
+
     def on_remove(self, cid: str) -> None:
         with self._db.transaction() as tx:
             tx.execute("DELETE FROM endpoints WHERE container_id=?", (cid,))

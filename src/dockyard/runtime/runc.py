@@ -1,8 +1,9 @@
 """The runc adapter: every ``runc`` command line the engine runs directly, and runc's errors.
 
-conmon runs ``runc create`` and ``runc exec``; the engine runs ``start``, ``kill``, ``delete``
-and ``state`` itself, always with its own ``--root`` (``/run/runc`` belongs to other engines)
-and ``--log-format json`` so that errors can be parsed instead of scraped.
+conmon runs ``runc create`` and ``runc exec``; the engine runs ``start``, ``kill``, ``delete``,
+``state``, ``pause``, ``resume`` and ``ps`` itself, always with its own ``--root``
+(``/run/runc`` belongs to other engines) and ``--log-format json`` so that errors can be
+parsed instead of scraped.
 
 runc reports errors in three shapes, all handled by ``clean_runtime_message``:
 
@@ -128,6 +129,7 @@ def raise_for_runc(
             "cannot exec in a stopped container",
             "is not stopped",
             "container is not running",
+            "container not paused",
         )
     ):
         raise errors.Conflict(message)
@@ -203,6 +205,26 @@ class Runc:
             if "container does not exist" in message.lower():
                 return
             raise_for_runc(message)
+
+    async def pause(self, cid: str) -> None:
+        """``runc pause``: freeze every process (cgroup freezer). ``Conflict`` when runc says
+        the container is not running (also when it is paused already)."""
+        await self._check("pause", cid)
+
+    async def resume(self, cid: str) -> None:
+        """``runc resume``: thaw a paused container. ``Conflict`` when it is not paused."""
+        await self._check("resume", cid)
+
+    async def pids(self, cid: str) -> list[int]:
+        """``runc ps --format json``: the host PIDs of every process in the container."""
+        out = await self._check("ps", "--format", "json", cid)
+        try:
+            pids = json.loads(out or b"[]")
+        except ValueError as e:
+            raise OCIRuntimeError(f"runc ps printed invalid JSON: {e}") from e
+        if not isinstance(pids, list) or not all(isinstance(p, int) for p in pids):
+            raise OCIRuntimeError("runc ps printed no list of PIDs")
+        return [int(p) for p in pids]
 
     async def state(self, cid: str) -> dict[str, Any] | None:
         rc, out, err = await self.run("state", cid)

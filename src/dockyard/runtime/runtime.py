@@ -274,6 +274,22 @@ class Runtime:
             return
         await self._runc.delete(cid, force=force)
 
+    async def pause(self, cid: str) -> None:
+        """``runc pause``: freeze the container's processes (cgroup freezer, v1 and v2).
+        ``Conflict`` if it is not running, ``NotFound`` if runc does not know it."""
+        _check_id(cid)
+        await self._runc.pause(cid)
+
+    async def resume(self, cid: str) -> None:
+        """``runc resume``: thaw a paused container. ``Conflict`` if it is not paused."""
+        _check_id(cid)
+        await self._runc.resume(cid)
+
+    async def pids(self, cid: str) -> list[int]:
+        """Host PIDs of every process in the container (``runc ps``; from its cgroup)."""
+        _check_id(cid)
+        return await self._runc.pids(cid)
+
     async def state(self, cid: str) -> dict[str, Any] | None:
         """``runc state`` as parsed JSON (``status``: created/running/stopped/paused, ``pid``,
         ``bundle`` …), or ``None`` if runc does not know the container."""

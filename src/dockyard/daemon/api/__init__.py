@@ -5,7 +5,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from dockyard.daemon.api import (
+    archive,
     build,
+    container_ops,
     containers,
     distribution,
     exec,
@@ -20,10 +22,12 @@ ROUTES: list[Callable[[web.Application], None]] = [
     build.add_routes,
     images.add_routes,
     containers.add_routes,
+    container_ops.add_routes,
     exec.add_routes,
     distribution.add_routes,
     networks.add_routes,
     volumes.add_routes,
+    archive.add_routes,
 ]
 
 __all__ = ["ROUTES"]

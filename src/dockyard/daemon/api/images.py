@@ -167,9 +167,34 @@ async def delete_image(request: web.Request) -> web.Response:
     return json_response(items)
 
 
+async def prune_images(request: web.Request) -> web.Response:
+    """``POST /images/prune``; the build cache's parent links stand for moby's image parents."""
+    from dockyard.build.cache import BuildCache
+
+    s = _services(request)
+    filters = parse_filters(request.query.get("filters"))
+    parents = {str(e["image_id"]): str(e["parent"]) for e in BuildCache(s.db).entries()}
+    # Deleting layers takes time: a worker thread, with the containers' images read here.
+    users: dict[str, list[str]] = {}
+    running: dict[str, list[str]] = {}
+    for row in s.containers.list_all(all=True, limit=0, size=False, filters={}):
+        users.setdefault(row["ImageID"], []).append(row["Id"])
+        if row["State"] in ("running", "paused", "restarting"):
+            running.setdefault(row["ImageID"], []).append(row["Id"])
+    report = await asyncio.to_thread(
+        s.images.prune,
+        filters,
+        users=lambda image_id: users.get(image_id, []),
+        running=lambda image_id: running.get(image_id, []),
+        parents=parents,
+    )
+    return json_response(report)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/images/json", list_images)
+    r.add_post("/images/prune", prune_images)
     r.add_post("/images/load", load_images)
     r.add_get("/images/get", save_images)
     r.add_get("/images/{name:.+}/json", inspect_image)
