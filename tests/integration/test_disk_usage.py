@@ -42,7 +42,12 @@ def test_system_df_counts_everything(fresh_daemon: TestDaemon, tmp_path: Path) -
     tags = [t for image in df["Images"] for t in image["RepoTags"]]
     assert "busybox:latest" in tags and "dfbuilt:latest" in tags
     busybox = next(i for i in df["Images"] if "busybox:latest" in i["RepoTags"])
+    built = next(i for i in df["Images"] if "dfbuilt:latest" in i["RepoTags"])
     assert busybox["Containers"] >= 1
+    # dfbuilt is busybox plus one layer: busybox's layers are shared by both (the new layer
+    # is shared too, with the build's intermediate image of the CMD step).
+    assert busybox["SharedSize"] == busybox["Size"] > 0
+    assert busybox["Size"] <= built["SharedSize"] <= built["Size"]
     assert any(c["Id"] == cid and "SizeRw" in c for c in df["Containers"])
     volume = next(v for v in df["Volumes"] if v["Name"] == "dfvol")
     assert volume["UsageData"]["Size"] >= 300_000 and volume["UsageData"]["RefCount"] == 1
@@ -53,6 +58,9 @@ def test_system_df_counts_everything(fresh_daemon: TestDaemon, tmp_path: Path) -
     assert lines[0].split()[:2] == ["TYPE", "TOTAL"]
     assert any(line.startswith("Local Volumes") for line in lines)
     assert any(line.startswith("Build Cache") for line in lines)
+    # busybox is in use and wholly shared: it is not reclaimable, so not 100% are.
+    images_row = next(line for line in lines if line.startswith("Images"))
+    assert "(100%)" not in images_row, images_row
     pruned = d.docker("builder", "prune", "-f")
     assert pruned.returncode == 0, pruned.stderr
     assert d.request("GET", "/system/df")[1]["BuildCache"] == []

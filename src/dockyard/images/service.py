@@ -1087,6 +1087,11 @@ class ImageService:
 
     # -- pull and push (the registry client builds on these) -------------------------------
 
+    def layer_chains(self, image_id: str) -> builtins.list[str]:
+        """The chain IDs of the image's layers, bottom first (``[]`` for an unknown ID)."""
+        row = self._get_row(image_id)
+        return builtins.list(row.chains) if row is not None else []
+
     def has_image(self, image_id: str) -> bool:
         """True when an image with this ID (``sha256:<config digest>``) is recorded."""
         return self._get_row(image_id) is not None

@@ -205,13 +205,21 @@ async def disk_usage(request: web.Request) -> web.Response:
 
 
 def _disk_usage(s: Services) -> dict[str, Any]:
+    from collections import Counter
+
     from dockyard.build.cache import BuildCache
 
     images = s.images.list(all=True)
+    sizes = {info.key: info.size for info in s.snapshots.walk() if info.kind == "committed"}
+    chains = {image["Id"]: set(s.images.layer_chains(image["Id"])) for image in images}
+    users = Counter(chain for image_chains in chains.values() for chain in image_chains)
     for image in images:
         image["Containers"] = len(s.containers.users_of_image(image["Id"]))
+        # dockerd: the bytes of this image's layers that other images use too; the docker
+        # CLI's RECLAIMABLE counts an in-use image's Size - SharedSize as used.
+        image["SharedSize"] = sum(sizes.get(c, 0) for c in chains[image["Id"]] if users[c] > 1)
     containers = s.containers.list_all(all=True, limit=-1, size=True, filters={})
-    layers = sum(info.size for info in s.snapshots.walk() if info.kind == "committed")
+    layers = sum(sizes.values())
     volumes = [v.to_api(usage=(size, refs)) for v, size, refs in s.volumes.usage()]
     cache = [
         {
