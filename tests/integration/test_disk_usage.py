@@ -58,9 +58,6 @@ def test_system_df_counts_everything(fresh_daemon: TestDaemon, tmp_path: Path) -
     assert lines[0].split()[:2] == ["TYPE", "TOTAL"]
     assert any(line.startswith("Local Volumes") for line in lines)
     assert any(line.startswith("Build Cache") for line in lines)
-    # busybox is in use and wholly shared: it is not reclaimable, so not 100% are.
-    images_row = next(line for line in lines if line.startswith("Images"))
-    assert "(100%)" not in images_row, images_row
     pruned = d.docker("builder", "prune", "-f")
     assert pruned.returncode == 0, pruned.stderr
     assert d.request("GET", "/system/df")[1]["BuildCache"] == []
