@@ -122,6 +122,7 @@ IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 SYSTEM_COMMANDS: dict[str, tuple[str, str]] = {
+    "df": ("diskusage:df", "Show docker disk usage"),
     "info": TOP_COMMANDS["info"],
     "prune": ("prune:system_prune", "Remove unused data"),
 }
