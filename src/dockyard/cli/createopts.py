@@ -90,6 +90,21 @@ class CreateOptions:
     health_start_interval: str = ""
     health_retries: int = 0
     no_healthcheck: bool = False
+    memory_swap: str = ""
+    memory_reservation: str = ""
+    cpu_shares: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    blkio_weight: int = 0
+    pids_limit: int | None = None
+    devices: Sequence[str] = ()
+    device_cgroup_rules: Sequence[str] = ()
+    pid: str = ""
+    ipc: str = ""
+    uts: str = ""
+    group_add: Sequence[str] = ()
     extra: dict[str, Any]
 
     def __init__(self, image: str, **options: Any) -> None:
@@ -293,6 +308,35 @@ def _parse_cpus(text: str) -> int:
     return round(value * 1e9)
 
 
+def parse_memory_swap(text: str) -> int:
+    """go-units ``MemSwapBytes``: ``-1`` is unlimited, else a size."""
+    return -1 if text.strip() == "-1" else parse_bytes(text)
+
+
+_DEVICE_PERMS = re.compile(r"^[rwm]{1,3}$")
+
+
+def parse_device(text: str) -> dict[str, str]:
+    """docker's ``parseDevice``: ``src[:dst][:perms]`` → a HostConfig.Devices entry."""
+    parts = text.split(":")
+    src, dst, perms = parts[0], "", "rwm"
+    if len(parts) == 3:
+        dst, perms = parts[1], parts[2]
+    elif len(parts) == 2:
+        if _DEVICE_PERMS.match(parts[1]):
+            perms = parts[1]
+        else:
+            dst = parts[1]
+    elif len(parts) != 1:
+        raise InvalidArgument(f"invalid device specification: {text}")
+    if not _DEVICE_PERMS.match(perms):
+        raise InvalidArgument(f"invalid device mode: {perms}")
+    dst = dst or src
+    if not dst.startswith("/"):
+        raise InvalidArgument(f"bad format for path: {dst}")
+    return {"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms}
+
+
 def parse_ulimit(text: str) -> dict[str, Any]:
     """``nofile=100:200`` → ``{"Name": "nofile", "Hard": 200, "Soft": 100}``."""
     name, sep, limits = text.partition("=")
@@ -459,6 +503,24 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
     host["Ulimits"] = [parse_ulimit(u) for u in opts.ulimits]
     if opts.init:
         host["Init"] = True
+    if opts.memory_swap:
+        host["MemorySwap"] = parse_memory_swap(opts.memory_swap)
+    if opts.memory_reservation:
+        host["MemoryReservation"] = parse_bytes(opts.memory_reservation)
+    host["CpuShares"] = opts.cpu_shares
+    host["CpuPeriod"] = opts.cpu_period
+    host["CpuQuota"] = opts.cpu_quota
+    host["CpusetCpus"] = opts.cpuset_cpus
+    host["CpusetMems"] = opts.cpuset_mems
+    host["BlkioWeight"] = opts.blkio_weight
+    if opts.pids_limit is not None:
+        host["PidsLimit"] = opts.pids_limit
+    host["Devices"] = [parse_device(d) for d in opts.devices]
+    host["DeviceCgroupRules"] = list(opts.device_cgroup_rules) or None
+    host["PidMode"] = opts.pid
+    host["IpcMode"] = opts.ipc
+    host["UTSMode"] = opts.uts
+    host["GroupAdd"] = list(opts.group_add) or None
     host.update(opts.extra)
     host = {k: v for k, v in host.items() if not (k in _OMITEMPTY_HOST and v is None)}
 

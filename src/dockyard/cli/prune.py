@@ -18,7 +18,7 @@ from dockyard.client import Client
 from .common import DockerCommand, StatusError, flag_error, get_client, require_args
 from .formatting import human_size
 
-__all__ = ["image_prune", "system_prune"]
+__all__ = ["builder_prune", "image_prune", "system_prune"]
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -28,6 +28,13 @@ DANGLING_WARNING = (
 ALL_IMAGES_WARNING = (
     "WARNING! This will remove all images without at least one container associated to "
     "them.\nAre you sure you want to continue?"
+)
+
+BUILD_CACHE_WARNING = (
+    "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
+)
+ALL_BUILD_CACHE_WARNING = (
+    "WARNING! This will remove all build cache. Are you sure you want to continue?"
 )
 
 # One prune step: its report text ("" when nothing went) and the bytes it reclaimed.
@@ -221,3 +228,47 @@ def system_prune(
     steps.append(lambda: prune_images(client, wanted, all=all_))
     steps.append(lambda: prune_build_cache(client, wanted, all=all_))
     _print_reports(steps)
+
+
+# --------------------------------------------------------------------------- builder prune
+
+
+@click.command(
+    cls=DockerCommand,
+    usage="prune",
+    context_settings=_CTX,
+    short_help="Remove build cache",
+)
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Remove all unused build cache, not just dangling ones",
+)
+@click.option("--filter", "filters", multiple=True, help='Provide filter values (e.g. "until=24h")')
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option(
+    "--keep-storage", default="0", metavar="bytes", help="Amount of disk space to keep for cache"
+)
+@click.argument("args", nargs=-1)
+@click.pass_context
+def builder_prune(
+    ctx: click.Context,
+    all_: bool,
+    filters: tuple[str, ...],
+    force: bool,
+    keep_storage: str,
+    args: tuple[str, ...],
+) -> None:
+    """Remove build cache (docker CLI 28's legacy ``builder prune``)."""
+    require_args(ctx, args, none=True)
+    wanted = _filters(ctx, filters)
+    if not force and not confirm(ALL_BUILD_CACHE_WARNING if all_ else BUILD_CACHE_WARNING):
+        return
+    client = get_client(ctx)
+    text, reclaimed = prune_build_cache(client, wanted, all=all_)
+    if text:
+        sys.stdout.write(text + "\n")
+    sys.stdout.write(f"Total reclaimed space: {human_size(reclaimed)}\n")
+    sys.stdout.flush()

@@ -36,6 +36,7 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("build:history", "Show the history of an image"),
     "import": ("images:import_", "Import the contents from a tarball to create a filesystem image"),
     "info": ("system:info", "Display system-wide information"),
+    "events": ("events:events", "Get real time events from the server"),
     "version": ("system:version", "Show the Dockyard version information"),
     "attach": (
         "interactive:attach",
@@ -62,6 +63,7 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("images:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "top": ("container_ops:top", "Display the running processes of a container"),
     "unpause": ("container_ops:unpause", "Unpause all processes within one or more containers"),
+    "update": ("update:update", "Update configuration of one or more containers"),
     "wait": (
         "containers:wait",
         "Block until one or more containers stop, then print their exit codes",
@@ -71,6 +73,7 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "system": ("tree:system_group", "Manage Dockyard"),
     "network": ("tree:network_group", "Manage networks"),
     "volume": ("tree:volume_group", "Manage volumes"),
+    "builder": ("tree:builder_group", "Manage builds"),
     "port": ("networks:port", "List port mappings or a specific mapping for the container"),
 }
 
@@ -101,6 +104,7 @@ CONTAINER_COMMANDS: dict[str, tuple[str, str]] = {
     "stop": TOP_COMMANDS["stop"],
     "top": TOP_COMMANDS["top"],
     "unpause": TOP_COMMANDS["unpause"],
+    "update": TOP_COMMANDS["update"],
     "wait": TOP_COMMANDS["wait"],
 }
 
@@ -123,6 +127,7 @@ IMAGE_COMMANDS: dict[str, tuple[str, str]] = {
 
 SYSTEM_COMMANDS: dict[str, tuple[str, str]] = {
     "df": ("diskusage:df", "Show docker disk usage"),
+    "events": TOP_COMMANDS["events"],
     "info": TOP_COMMANDS["info"],
     "prune": ("prune:system_prune", "Remove unused data"),
 }
@@ -147,6 +152,11 @@ VOLUME_COMMANDS: dict[str, tuple[str, str]] = {
     "prune": ("volumes:prune", "Remove unused local volumes"),
     "rm": ("volumes:rm", "Remove one or more volumes"),
     "remove": ("volumes:rm", "Remove one or more volumes"),
+}
+
+BUILDER_COMMANDS: dict[str, tuple[str, str]] = {
+    "build": TOP_COMMANDS["build"],
+    "prune": ("prune:builder_prune", "Remove build cache"),
 }
 
 _HIDDEN_ALIASES = {"list", "remove"}
@@ -257,6 +267,7 @@ image_group = _group("image", IMAGE_COMMANDS, "Manage images")
 system_group = _group("system", SYSTEM_COMMANDS, "Manage Dockyard")
 network_group = _group("network", NETWORK_COMMANDS, "Manage networks")
 volume_group = _group("volume", VOLUME_COMMANDS, "Manage volumes")
+builder_group = _group("builder", BUILDER_COMMANDS, "Manage builds")
 
 
 def _usage_of(ctx: click.Context | None) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "container_stats",
     "container_top",
     "container_unpause",
+    "container_update",
 ]
 
 
@@ -39,6 +40,13 @@ def container_pause(client: Client, name: str) -> None:
 
 def container_unpause(client: Client, name: str) -> None:
     client.request("POST", _path(name, "unpause"))
+
+
+def container_update(client: Client, name: str, config: dict[str, Any]) -> list[str]:
+    """``POST …/update`` with an UpdateConfig; the daemon's warnings."""
+    answer = client.request("POST", _path(name, "update"), json_body=config).json()
+    warnings = answer.get("Warnings") if isinstance(answer, dict) else None
+    return [str(w) for w in warnings or []]
 
 
 def container_rename(client: Client, name: str, new_name: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.containers.health import validate_healthcheck
+from dockyard.containers.hostconfig import check_namespace_modes, device_cgroup_rule
 from dockyard.containers.mounts import validate_host_mounts
 from dockyard.errors import InvalidArgument
 
@@ -172,4 +173,9 @@ def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
         )
     hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
     validate_host_mounts(hc)
+    check_namespace_modes(hc)
+    # docker 20+: "private" unless asked (daemon.json default-ipc-mode is not supported)
+    hc["IpcMode"] = hc.get("IpcMode") or "private"
+    for rule in hc.get("DeviceCgroupRules") or []:
+        device_cgroup_rule(str(rule))
     return hc

@@ -298,8 +298,10 @@ class HealthMonitor:
         *,
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_change: Callable[[ContainerRecord, str], None] | None = None,
     ) -> None:
         self._prober = prober
+        self._on_change = on_change
         self._clock = clock
         self._sleep = sleep
         self._tasks: dict[str, tuple[asyncio.Task[None], ContainerRecord]] = {}
@@ -366,6 +368,8 @@ class HealthMonitor:
             after = health_status(record.health)
             if before != after:
                 log.info("container %s is %s", record.id[:12], after)
+                if self._on_change is not None:
+                    self._on_change(record, after)
 
 
 # --------------------------------------------------------------------------- probes as execs

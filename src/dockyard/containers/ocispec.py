@@ -175,12 +175,18 @@ class SpecOptions:
     extra_mounts: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)  # OCI LinuxDevice objects
     device_cgroup_rules: list[dict[str, Any]] = field(default_factory=list)
+    device_access: dict[str, str] = field(default_factory=dict)  # path → cgroup "rwm" subset
     cgroups_path: str = ""
     memory: int = 0
     memory_swap: int = 0
     memory_reservation: int = 0
     nano_cpus: int = 0
     cpu_shares: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    blkio_weight: int = 0
     pids_limit: int = 0  # 0: unset, < 0: unlimited
     shm_size: int = DEFAULT_SHM_SIZE
     oom_score_adj: int = 0
@@ -495,7 +501,8 @@ def _device_rules(opts: SpecOptions) -> list[dict[str, Any]]:
         _dev_rule(False, "c", 10, 229, "rwm"),  # /dev/fuse
     ]
     for d in opts.devices:  # --device: allow what is created
-        rules.append(_dev_rule(True, d.get("type", "c"), d.get("major"), d.get("minor"), "rwm"))
+        access = opts.device_access.get(str(d.get("path", "")), "rwm")
+        rules.append(_dev_rule(True, d.get("type", "c"), d.get("major"), d.get("minor"), access))
     rules.extend(dict(r) for r in opts.device_cgroup_rules)
     rules += [
         _dev_rule(True, "c", None, None, "m"),  # mknod of any char device
@@ -545,9 +552,19 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
     if opts.nano_cpus:
         cpu["quota"] = opts.nano_cpus * CPU_PERIOD // 1_000_000_000
         cpu["period"] = CPU_PERIOD
+    if opts.cpu_period:
+        cpu["period"] = opts.cpu_period
+    if opts.cpu_quota:
+        cpu["quota"] = opts.cpu_quota
+    if opts.cpuset_cpus:
+        cpu["cpus"] = opts.cpuset_cpus
+    if opts.cpuset_mems:
+        cpu["mems"] = opts.cpuset_mems
     if cpu:
         res["cpu"] = cpu
 
+    if opts.blkio_weight:
+        res["blockIO"] = {"weight": opts.blkio_weight}
     if opts.pids_limit:
         res["pids"] = {"limit": opts.pids_limit if opts.pids_limit > 0 else -1}
     return res

@@ -27,18 +27,32 @@ from dockyard import errors
 from dockyard.containers.archive import FilesystemSpec, filesystem_spec
 from dockyard.containers.config import merge_config, validate_host_config
 from dockyard.containers.health import HEALTH_STATUSES, ExecProber, HealthMonitor, health_status
+from dockyard.containers.hostconfig import (
+    DEFAULT_INIT_PATH,
+    apply_update,
+    check_update,
+    device_cgroup_rule,
+    devices_from_host_config,
+    init_args,
+    init_mount,
+    merge_ulimits,
+    namespace_target,
+    update_resources,
+    wants_init,
+)
 from dockyard.containers.mounts import ContainerMounts
 from dockyard.containers.names import generate_name, validate_name
 from dockyard.containers.networking import NetSetupLike, NetworkManager
-from dockyard.containers.ocispec import SpecOptions, build_runtime_spec
+from dockyard.containers.ocispec import SpecOptions, build_runtime_spec, host_devices
 from dockyard.containers.record import ContainerRecord, ContainerState
 from dockyard.containers.securejoin import mkdir_in_root
 from dockyard.containers.signals import parse_signal
 from dockyard.containers.timefmt import now_ns, rfc3339
 from dockyard.containers.users import resolve_user
+from dockyard.events import EventSink, NullSink
 from dockyard.images import Image, ImageService
 from dockyard.logs import LogEntry, LogFollower, read_entries
-from dockyard.mount import is_mounted, mount_all, unmount
+from dockyard.mount import Mount, is_mounted, mount_all, unmount
 from dockyard.runtime import AttachStream, ExecProcess, MonitorInfo, OCIRuntimeError, Runtime
 from dockyard.snapshots import OverlaySnapshotter
 from dockyard.store import Database
@@ -124,8 +138,16 @@ class ContainerService:
         runtime_name: str = "runc",
         networks: NetworkManager | None = None,
         volumes: VolumeService | None = None,
+        default_ulimits: dict[str, Any] | None = None,
+        init_path: str = DEFAULT_INIT_PATH,
+        init_default: bool = False,
+        events: EventSink | None = None,
     ) -> None:
         self._db = db
+        self._events: EventSink = events or NullSink()
+        self._default_ulimits = dict(default_ulimits or {})
+        self._init_path = init_path or DEFAULT_INIT_PATH
+        self._init_default = init_default
         self._images = images
         self._snapshots = snapshotter
         self._runtime = runtime
@@ -145,7 +167,18 @@ class ContainerService:
             record = ContainerRecord.from_json(row["record"])
             self._records[record.id] = record
         self._mounts = ContainerMounts(db, volumes, self._records)
-        self._health = HealthMonitor(ExecProber(self))
+        self._health = HealthMonitor(
+            ExecProber(self),
+            on_change=lambda record, status: self._emit(record, f"health_status: {status}"),
+        )
+
+    def _emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """A container event with dockerd's attributes: labels, ``image``, ``name``, extras."""
+        attributes = {str(k): str(v) for k, v in (record.config.get("Labels") or {}).items()}
+        attributes["image"] = str(record.config.get("Image") or "")
+        attributes["name"] = record.name
+        attributes.update(extra)
+        self._events.emit("container", action, record.id, attributes)
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -281,6 +314,7 @@ class ContainerService:
             shutil.rmtree(bundle, ignore_errors=True)
             raise
         self._records[cid] = record
+        self._emit(record, "create")
         return cid, []
 
     # ---- start --------------------------------------------------------------------------
@@ -444,11 +478,13 @@ class ContainerService:
             exit_code=0,
         )
         self._save(record)
+        self._emit(record, "start")
         self._health.start(record)
 
     def _fail_start(self, record: ContainerRecord, rootfs: Path, message: str) -> None:
         with contextlib.suppress(OSError, errors.DockyardError):
             unmount(rootfs)
+        self._unmount_shm(record)
         self._mounts.release(record.id)
         lowered = message.lower()
         code = 128
@@ -466,6 +502,7 @@ class ContainerService:
             if not fut.done():
                 fut.set_result(None)
         self._waiters_for(record.id).attach = []
+        self._emit(record, "die", exitCode=str(code), execDuration="0")
         self._resolve_exit_waiters(record.id, code)
 
     def _build_spec(
@@ -489,10 +526,38 @@ class ContainerService:
             env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
+        args = list(record.argv)
+        extra_mounts = self._write_etc_files(record, network_mode) + self._mounts.setup(
+            record.id, rootfs, hc.get("Tmpfs")
+        )
+        if wants_init(hc, self._init_default):
+            args = init_args(args)
+            extra_mounts.append(init_mount(self._init_path))
+        ipc_mode = self._namespace_mode(hc, "IpcMode", "ipc", "IPC")
+        shm_source: Path | None = None
+        if ipc_mode == "shareable":
+            shm_source = self._mount_shm(record)
+        elif ipc_mode.startswith("ns:"):
+            donor = self.get(str(namespace_target(str(hc.get("IpcMode")))))
+            shm_source = self.bundle(donor) / "shm"
+        if shm_source is not None:
+            # moby: a shareable container's /dev/shm is a tmpfs mounted on the host, bound
+            # into it and into every container that joins its IPC namespace.
+            extra_mounts.append(
+                {
+                    "destination": "/dev/shm",
+                    "type": "bind",
+                    "source": str(shm_source),
+                    "options": ["rbind", "rprivate"],
+                }
+            )
+        devices, device_access = devices_from_host_config(hc.get("Devices"))
+        if hc.get("Privileged"):
+            devices = host_devices() + devices
         return build_runtime_spec(
             SpecOptions(
                 rootfs=rootfs,
-                args=record.argv,
+                args=args,
                 env=env,
                 cwd=cwd,
                 uid=uid,
@@ -503,17 +568,31 @@ class ContainerService:
                 tty=bool(config.get("Tty")),
                 open_stdin=bool(config.get("OpenStdin")),
                 network_mode=network_mode,
+                pid_mode=self._namespace_mode(hc, "PidMode", "pid", "PID"),
+                ipc_mode=ipc_mode,
+                uts_mode=str(hc.get("UTSMode") or "private"),
+                devices=devices,
+                device_access=device_access,
+                device_cgroup_rules=[
+                    device_cgroup_rule(r) for r in hc.get("DeviceCgroupRules") or []
+                ],
+                rlimits=merge_ulimits(hc.get("Ulimits"), self._default_ulimits),
                 cap_add=list(hc.get("CapAdd") or []),
                 cap_drop=list(hc.get("CapDrop") or []),
                 privileged=bool(hc.get("Privileged")),
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-                extra_mounts=self._write_etc_files(record, network_mode)
-                + self._mounts.setup(record.id, rootfs, hc.get("Tmpfs")),
+                extra_mounts=extra_mounts,
                 cgroups_path=f"{self._cgroup_parent}/{record.id}",
                 memory=int(hc.get("Memory") or 0),
                 memory_swap=int(hc.get("MemorySwap") or 0),
+                memory_reservation=int(hc.get("MemoryReservation") or 0),
                 nano_cpus=int(hc.get("NanoCpus") or 0),
                 cpu_shares=int(hc.get("CpuShares") or 0),
+                cpu_period=int(hc.get("CpuPeriod") or 0),
+                cpu_quota=int(hc.get("CpuQuota") or 0),
+                cpuset_cpus=str(hc.get("CpusetCpus") or ""),
+                cpuset_mems=str(hc.get("CpusetMems") or ""),
+                blkio_weight=int(hc.get("BlkioWeight") or 0),
                 pids_limit=int(hc.get("PidsLimit") or 0),
                 annotations={
                     "org.opencontainers.image.stopSignal": config.get("StopSignal") or "SIGTERM"
@@ -521,6 +600,79 @@ class ContainerService:
                 sysctls=dict(hc.get("Sysctls") or {}),
             )
         )
+
+    def _mount_shm(self, record: ContainerRecord) -> Path:
+        """The host tmpfs a shareable container's ``/dev/shm`` is (``ShmSize``, 64 MiB)."""
+        shm = self.bundle(record) / "shm"
+        shm.mkdir(exist_ok=True)
+        if not is_mounted(shm):
+            size = int(record.host_config.get("ShmSize") or 0) or 64 * 1024 * 1024
+            options = ("nosuid", "noexec", "nodev", "mode=1777", f"size={size}")
+            mount_all([Mount(type="tmpfs", source="shm", options=options)], shm)
+        return shm
+
+    def _unmount_shm(self, record: ContainerRecord) -> None:
+        shm = self.bundle(record) / "shm"
+        if is_mounted(shm):
+            with contextlib.suppress(OSError, errors.DockyardError):
+                unmount(shm, detach=True)
+
+    def _namespace_mode(self, hc: dict[str, Any], key: str, ns: str, label: str) -> str:
+        """PidMode/IpcMode → a ``SpecOptions`` mode; ``container:<ref>`` becomes the path of
+        that running container's namespace (``Conflict`` when it is not running)."""
+        mode = str(hc.get(key) or "private")
+        ref = namespace_target(mode)
+        if ref is None:
+            return mode
+        try:
+            other = self.get(ref)
+        except errors.NotFound as exc:
+            raise errors.InvalidArgument(exc.message) from None
+        if not other.state.running:
+            raise errors.Conflict(f"cannot join {label} of a non running container: {other.id}")
+        if ns == "ipc" and other.host_config.get("IpcMode") not in ("shareable", "host"):
+            raise errors.InvalidArgument(
+                f"container {other.id}: non-shareable IPC "
+                "(hint: use IpcMode:shareable for the donor container)"
+            )
+        if ns == "ipc" and other.host_config.get("IpcMode") == "host":
+            return "host"
+        return f"ns:/proc/{other.state.pid}/ns/{ns}"
+
+    # ---- update -------------------------------------------------------------------------
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """``POST /containers/{id}/update``: new resources and restart policy, applied with
+        ``runc update`` when running and kept in the record. Errors are dockerd's, prefixed
+        "Cannot update container <id>: " (``Conflict`` for conflicting options,
+        ``SystemError`` when runc refuses); the record is unchanged on error."""
+        check_update(body)
+        record = self.get(ref)
+        async with self._lock(record.id):
+            if record.state.status in ("removing", "dead"):
+                raise errors.InvalidArgument(
+                    f"Cannot update container {record.id}: container is marked for removal "
+                    'and cannot be "update"'
+                )
+            try:
+                new_hc = apply_update(record.host_config, body)
+            except errors.DockyardError as exc:
+                raise type(exc)(f"Cannot update container {record.id}: {exc.message}") from None
+            if record.state.running and record.state.status != "restarting":
+                path = self.bundle(record) / "update.json"
+                _atomic_write(path, json.dumps(update_resources(new_hc)).encode())
+                try:
+                    await self._runtime.update(record.id, path)
+                except (OCIRuntimeError, errors.DockyardError) as exc:
+                    raise errors.SystemError(
+                        f"Cannot update container {record.id}: {exc.message.strip()}"
+                    ) from None
+                finally:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+            record.host_config = new_hc
+            self._save(record)
+        return []
 
     # ---- exits --------------------------------------------------------------------------
 
@@ -538,6 +690,7 @@ class ContainerService:
             await self._runtime.delete(cid, force=True)
             with contextlib.suppress(OSError, errors.DockyardError):
                 unmount(self.bundle(record) / "rootfs")
+            self._unmount_shm(record)
             self._mounts.release(cid)
             if self._net is not None:
                 await self._net.teardown(cid)
@@ -553,6 +706,8 @@ class ContainerService:
             record.monitor = None
             self._save(record)
             self._runtime.remove_exit_file(cid)
+            ran = max(0, record.state.finished_at - record.state.started_at) // 1_000_000_000
+            self._emit(record, "die", exitCode=str(code), execDuration=str(ran))
         self._resolve_exit_waiters(cid, code)
         if record.host_config.get("AutoRemove"):
             await self._remove_quietly(cid)
@@ -624,6 +779,7 @@ class ContainerService:
             )
         if number in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             record.stopped_by_user = record.stopped_by_user or number == _signal.SIGKILL
+        self._emit(record, "kill", signal=str(int(number)))
         try:
             await self._runtime.kill(record.id, number)
         except errors.DockyardError as exc:
@@ -637,6 +793,10 @@ class ContainerService:
         record = self.get(ref)
         if not record.state.running:
             raise errors.NotModified("container already stopped")
+        await self._stop(record, timeout, signal)
+        self._emit(record, "stop")
+
+    async def _stop(self, record: ContainerRecord, timeout: int | None, signal: str | None) -> None:
         record.stopped_by_user = True
         number = parse_signal(signal or record.config.get("StopSignal"), default=_signal.SIGTERM)
         if timeout is None:
@@ -644,6 +804,7 @@ class ContainerService:
             if timeout is None:
                 timeout = 10
         exited = self._exit_future(record.id)
+        self._emit(record, "kill", signal=str(int(number)))
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, number)
         await self._thaw(record)
@@ -665,6 +826,7 @@ class ContainerService:
         self, record: ContainerRecord, exited: asyncio.Future[int], failure: str
     ) -> None:
         """SIGKILL every process of the container and wait for conmon to report the exit."""
+        self._emit(record, "kill", signal=str(int(_signal.SIGKILL)))
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
         await self._thaw(record)
@@ -687,6 +849,7 @@ class ContainerService:
         record.restart_count = 0
         with contextlib.suppress(errors.NotModified):
             await self.start(record.id)
+        self._emit(record, "restart")
 
     def wait_future(self, ref: str, condition: str) -> asyncio.Future[int]:
         """A future of the exit code for ``condition`` (not-running | next-exit | removed)."""
@@ -728,6 +891,7 @@ class ContainerService:
                 ) from None
             record.state.status = "paused"
             self._save(record)
+        self._emit(record, "pause")
 
     async def unpause(self, ref: str) -> None:
         """Thaw a paused container. Not paused is a plain error in dockerd (HTTP 500)."""
@@ -743,6 +907,7 @@ class ContainerService:
                 ) from None
             record.state.status = "running"
             self._save(record)
+        self._emit(record, "unpause")
 
     async def _thaw(self, record: ContainerRecord) -> None:
         """After a stop signal to a paused container, resume it so the signal is delivered
@@ -793,10 +958,12 @@ class ContainerService:
                         f'is already in use by container "{other.id}". You have to remove (or '
                         "rename) that container to be able to reuse that name."
                     )
+            old_name = record.name
             record.name = name
             self._save(record)
             if self._net is not None:
                 self._net.rename(record.id, name)
+        self._emit(record, "rename", oldName=f"/{old_name}")
 
     # ---- remove / prune ---------------------------------------------------------------------
 
@@ -832,6 +999,7 @@ class ContainerService:
                 await self._runtime.delete(record.id, force=True)
                 with contextlib.suppress(OSError, errors.DockyardError):
                     unmount(bundle / "rootfs")
+                self._unmount_shm(record)
                 with contextlib.suppress(errors.NotFound):
                     self._snapshots.remove(record.id)
                 shutil.rmtree(bundle, ignore_errors=True)
@@ -850,6 +1018,7 @@ class ContainerService:
                     self._execs.pop(exec_id, None)
             finally:
                 self._removing.discard(record.id)
+        self._emit(record, "destroy")
         waiters = self._waiters.pop(record.id, _Waiters())
         for fut in waiters.exit + waiters.removed:
             if not fut.done():
@@ -906,6 +1075,7 @@ class ContainerService:
         None when the container will not produce output (exited, removed, failed to start).
         """
         record = self.get(ref)
+        self._emit(record, "attach")
         if record.state.running:
             try:
                 return await self._runtime.attach(self.bundle(record))
@@ -980,6 +1150,7 @@ class ContainerService:
             raise errors.InvalidArgument("No exec command specified")
         exec_id = secrets.token_hex(32)
         self._execs[exec_id] = ExecRecord(id=exec_id, container_id=record.id, config=dict(body))
+        self._emit(record, f"exec_create: {' '.join(map(str, cmd))}", execID=exec_id)
         return exec_id
 
     def exec_get(self, exec_id: str) -> ExecRecord:
@@ -1042,6 +1213,7 @@ class ContainerService:
             raise
         rec.process = proc
         rec.pid = proc.pid
+        self._emit(record, f"exec_start: {' '.join(map(str, cfg['Cmd']))}", execID=exec_id)
         return rec
 
     async def exec_finish(self, rec: ExecRecord) -> int:
@@ -1053,6 +1225,9 @@ class ContainerService:
             rec.running = False
         rec.exit_code = code
         rec.done.set()
+        record = self._records.get(rec.container_id)
+        if record is not None:
+            self._emit(record, "exec_die", execID=rec.id, exitCode=str(code))
         return code
 
     def exec_forget(self, exec_id: str) -> None:

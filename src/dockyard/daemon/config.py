@@ -38,6 +38,9 @@ _KNOWN_KEYS = {
     "userland-proxy",
     "group",
     "monitor",
+    "default-ulimits",
+    "init",
+    "init-path",
 }
 
 
@@ -64,6 +67,9 @@ class DaemonConfig:
     userland_proxy: bool = True
     default_address_pools: list[dict[str, Any]] = field(default_factory=list)
     live_restore: bool = False
+    default_ulimits: dict[str, Any] = field(default_factory=dict)  # {"nofile": {Name,Soft,Hard}}
+    init: bool = False
+    init_path: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unix_socket_paths(self) -> list[Path]:
@@ -123,6 +129,15 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
     cfg.live_restore = bool(raw.get("live-restore", False))
     cfg.cgroup_parent = raw.get("cgroup-parent", cfg.cgroup_parent)
     cfg.group = raw.get("group", cfg.group)
+    ulimits = raw.get("default-ulimits") or {}
+    if not isinstance(ulimits, dict) or not all(isinstance(v, dict) for v in ulimits.values()):
+        raise InvalidArgument(
+            f"unable to configure the Docker daemon with file {file}: "
+            "default-ulimits must map names to {Name, Soft, Hard}"
+        )
+    cfg.default_ulimits = dict(ulimits)
+    cfg.init = bool(raw.get("init", False))
+    cfg.init_path = str(raw.get("init-path") or "")
     if raw.get("monitor"):
         if not isinstance(raw["monitor"], str):
             raise InvalidArgument(

@@ -46,6 +46,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--pidfile", "-p", type=Path)
     p.add_argument("--runtime", help="path of the OCI runtime binary (default /usr/sbin/runc)")
+    p.add_argument("--init", action="store_true", default=None, help="Run an init in containers")
+    p.add_argument("--init-path", help="Path to the docker-init binary")
     p.add_argument("--cgroup-parent", help="cgroupfs parent of containers (default /dockyard)")
     p.add_argument(
         "--monitor",
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "runtime": args.runtime,
         "conmon": args.monitor,
         "cgroup_parent": args.cgroup_parent,
+        "init": args.init,
+        "init_path": args.init_path,
         "group": args.group,
         "log_level": args.log_level,
         "bridge": args.bridge,

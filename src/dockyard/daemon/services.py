@@ -10,6 +10,7 @@ from dockyard.containers.service import ContainerService
 from dockyard.content import ContentStore
 from dockyard.daemon.config import DaemonConfig
 from dockyard.distribution import BlobMetadata, EndpointConfig, Registries
+from dockyard.events import EventBus
 from dockyard.images import ImageService
 from dockyard.networks import NetworkConfig, NetworkService
 from dockyard.networks.ipam import parse_pools
@@ -33,6 +34,7 @@ class Services:
     networks: NetworkService
     registries: Registries
     volumes: VolumeService
+    events: EventBus = field(default_factory=EventBus)
     started_at: float = field(default_factory=time.time)
     daemon_id: str = ""
 
@@ -57,8 +59,9 @@ def build_services(config: DaemonConfig) -> Services:
     db = Database(root / "dockyard.db")
     content = ContentStore(root / "content")
     content.clean_ingests()
+    events = EventBus()
     snapshots = OverlaySnapshotter(root / "snapshots", db)
-    images = ImageService(db, content, snapshots)
+    images = ImageService(db, content, snapshots, events=events)
     runtime = Runtime(
         config.exec_root,
         runc=config.runtime,
@@ -76,17 +79,22 @@ def build_services(config: DaemonConfig) -> Services:
             ip_masq=config.ip_masq,
             userland_proxy=config.userland_proxy,
         ),
+        events=events,
     )
-    volumes = VolumeService(db, root / "volumes")
+    volumes = VolumeService(db, root / "volumes", events=events)
     containers = ContainerService(
         networks=networks,
         volumes=volumes,
+        events=events,
         db=db,
         images=images,
         snapshotter=snapshots,
         runtime=runtime,
         root=root / "containers",
         cgroup_parent=config.cgroup_parent,
+        default_ulimits=config.default_ulimits,
+        init_path=config.init_path,
+        init_default=config.init,
     )
     snapshots.cleanup()
     registries = Registries(
@@ -106,5 +114,6 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         registries=registries,
         volumes=volumes,
+        events=events,
         daemon_id=_daemon_id(root),
     )

@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 from dockyard.archive import apply_layer, open_decompressed, write_layer_from_diff
 from dockyard.content.store import ContentStore
 from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemError
+from dockyard.events import EventSink, NullSink
 from dockyard.images._records import ImageRecord, record_from_row
 from dockyard.images._save import SaveWriter
 from dockyard.images._sources import (
@@ -219,8 +220,10 @@ class ImageService:
         *,
         platform: Platform | None = None,
         workers: int = 4,
+        events: EventSink | None = None,
     ) -> None:
         self._db = db
+        self._events: EventSink = events or NullSink()
         self._content = content
         self._snapshots = snapshotter
         self._platform = platform or Platform("linux", "amd64")
@@ -464,10 +467,41 @@ class ImageService:
             conn.execute(
                 "UPDATE images SET last_tag_time = ? WHERE id = ?", (_now_rfc3339(), image_id)
             )
+        self.emit(image_id, ref.familiar(), "tag")
+
+    def emit(self, actor_id: str, name: str, action: str) -> None:
+        """An image event (dockerd's ``LogImageEvent``): the ``name`` attribute, plus the
+        image's labels when ``actor_id`` is a known image."""
+        attributes: dict[str, str] = {}
+        row = self._get_row(actor_id) if actor_id.startswith("sha256:") else None
+        if row is not None:
+            labels = (row.config.get("config") or {}).get("Labels") or {}
+            attributes.update({str(k): str(v) for k, v in labels.items()})
+        attributes["name"] = name
+        self._events.emit("image", action, actor_id, attributes)
 
     # -- delete ----------------------------------------------------------------------------
 
     def delete(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        prune: bool = True,
+        users: Users,
+        running: Users | None = None,
+    ) -> builtins.list[dict[str, str]]:
+        """Like ``_delete``; each untagged name and deleted image is an event."""
+        image_id = self._resolve_id(name)
+        records = self._delete(name, force=force, prune=prune, users=users, running=running)
+        for item in records:
+            if "Untagged" in item:
+                self._events.emit("image", "untag", image_id, {"name": image_id})
+            elif item.get("Deleted") == image_id:
+                self._events.emit("image", "delete", image_id, {"name": image_id})
+        return records
+
+    def _delete(
         self,
         name: str,
         *,
@@ -897,6 +931,7 @@ class ImageService:
             records.append((source, config_text, manifest.decode(), created_unix(config), size))
 
         messages: builtins.list[str] = []
+        loaded: builtins.list[str] = []
         with self._db.transaction() as conn:
             # a concurrent delete may have released a layer this load found present
             for job in ordered:
@@ -940,8 +975,11 @@ class ImageService:
                     )
                 if not source.tags:
                     messages.append(f"Loaded image ID: {image_id}")
+                loaded.append(image_id)
         undo.blobs.clear()
         undo.committed.clear()
+        for image_id in loaded:
+            self.emit(image_id, image_id, "load")
         return messages
 
     def _run_jobs(self, jobs: builtins.list[_LayerJob], report: Progress, undo: _Undo) -> None:
@@ -1050,6 +1088,8 @@ class ImageService:
         with self._content.tempdir("save-") as tmp:
             writer = SaveWriter(out, tmp, self._content, self._snapshots)
             writer.write([(row, selected[row.id]) for row in rows])
+        for row in rows:
+            self.emit(row.id, row.id, "save")
 
     def _save_targets(self, name: str) -> Iterator[tuple[str, Reference | None]]:
         if _FULL_HEX_RE.match(name) or is_sha256(name):

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.events import EventSink, NullSink
 from dockyard.networks import ipam, netlink
 from dockyard.networks.dns import DNS_ADDRESS, DNSServer, host_resolvers
 from dockyard.networks.iptables import Iptables, chain_tag
@@ -85,8 +86,11 @@ def _rfc3339(ns: int) -> str:
 
 
 class NetworkService:
-    def __init__(self, db: Database, config: NetworkConfig) -> None:
+    def __init__(
+        self, db: Database, config: NetworkConfig, events: EventSink | None = None
+    ) -> None:
         self._db = db
+        self._events: EventSink = events or NullSink()
         self._cfg = config
         self._netns_dir = config.exec_root / "netns"
         self._iptables = Iptables(chain_tag(config.bridge)) if config.iptables else None
@@ -98,6 +102,13 @@ class NetworkService:
         for row in db.query("SELECT record FROM networks"):
             rec = json.loads(row["record"])
             self._networks[rec["Id"]] = rec
+
+    def _emit(self, rec: dict[str, Any], action: str, container: str | None = None) -> None:
+        """A network event with dockerd's attributes: ``name``, ``type``, ``container``."""
+        attributes = {"name": str(rec["Name"]), "type": str(rec["Driver"])}
+        if container is not None:
+            attributes["container"] = container
+        self._events.emit("network", action, str(rec["Id"]), attributes)
 
     # ---- lookup ---------------------------------------------------------------------------
 
@@ -418,6 +429,7 @@ class NetworkService:
                 await asyncio.to_thread(self._bridge_down, rec)
                 raise
             self._save_network(rec)
+        self._emit(rec, "create")
         return {"Id": rec["Id"], "Warning": ""}
 
     def _user_bridge_name(self, net_id: str) -> str:
@@ -452,6 +464,7 @@ class NetworkService:
                 tx.execute("DELETE FROM endpoints WHERE network_id=?", (rec["Id"],))
                 tx.execute("DELETE FROM networks WHERE id=?", (rec["Id"],))
             self._networks.pop(rec["Id"], None)
+        self._emit(rec, "destroy")
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         for key in filters:
@@ -582,6 +595,7 @@ class NetworkService:
                 if row["network_id"] not in self._networks:
                     continue
                 await self._attach(cid, row, f"eth{index}", gateway=index == 0)
+                self._emit(self._networks[row["network_id"]], "connect", cid)
             sandbox.ports = await self._publish(cid, sandbox, config, host_config, primary)
             self._save_sandbox(cid, sandbox)
             await self._start_dns_if_needed(cid, sandbox)
@@ -782,6 +796,8 @@ class NetworkService:
                             m.bridge, m.proto, m.host_ip, m.host_port, m.address, m.container_port,
                         )  # fmt: skip
         for ep in self._endpoint_rows(container_id=cid):
+            if ep["address"] and ep["network_id"] in self._networks:
+                self._emit(self._networks[ep["network_id"]], "disconnect", cid)
             if ep["address"] or ep["state"]:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._release_endpoint, ep)
@@ -839,6 +855,7 @@ class NetworkService:
             index += 1
         try:
             await self._attach(cid, row, f"eth{index}", gateway=False)
+            self._emit(rec, "connect", cid)
             await self._start_dns_if_needed(cid, sandbox)
         except BaseException:
             with self._db.transaction() as tx:
@@ -865,6 +882,7 @@ class NetworkService:
             tx.execute(
                 "DELETE FROM endpoints WHERE container_id=? AND network_id=?", (cid, rec["Id"])
             )
+        self._emit(rec, "disconnect", cid)
         if sandbox is None:
             return None
         return self._net_setup(cid, sandbox)

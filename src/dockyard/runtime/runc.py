@@ -215,6 +215,10 @@ class Runc:
         """``runc resume``: thaw a paused container. ``Conflict`` when it is not paused."""
         await self._check("resume", cid)
 
+    async def update(self, cid: str, resources: Path) -> None:
+        """``runc update --resources FILE``: apply an OCI LinuxResources JSON to the cgroup."""
+        await self._check("update", "--resources", str(resources), cid)
+
     async def pids(self, cid: str) -> list[int]:
         """``runc ps --format json``: the host PIDs of every process in the container."""
         out = await self._check("ps", "--format", "json", cid)

@@ -285,6 +285,12 @@ class Runtime:
         _check_id(cid)
         await self._runc.resume(cid)
 
+    async def update(self, cid: str, resources: Path) -> None:
+        """``runc update``: new cgroup limits (an OCI LinuxResources JSON file) for a running
+        container. ``OCIRuntimeError`` with runc's message when it refuses."""
+        _check_id(cid)
+        await self._runc.update(cid, resources)
+
     async def pids(self, cid: str) -> list[int]:
         """Host PIDs of every process in the container (``runc ps``; from its cgroup)."""
         _check_id(cid)

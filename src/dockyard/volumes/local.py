@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.events import EventSink, NullSink
 from dockyard.mount import Mount, is_mounted, mount_all, unmount_all
 from dockyard.store import Database
 
@@ -205,8 +206,9 @@ class Volume:
 class VolumeService:
     """Volumes of the ``local`` driver: metadata in SQLite, data under ``root``."""
 
-    def __init__(self, db: Database, root: Path) -> None:
+    def __init__(self, db: Database, root: Path, events: EventSink | None = None) -> None:
         self._db = db
+        self.events: EventSink = events or NullSink()
         self._root = root
         self._volumes: dict[str, Volume] = {}
         self._refs: dict[str, set[str]] = {}
@@ -329,6 +331,7 @@ class VolumeService:
             raise errors.SystemError(f"create {name}: {exc.strerror or exc}") from None
         self._insert(volume)
         self._volumes[name] = volume
+        self.events.emit("volume", "create", name, {"driver": volume.driver})
         if ref is not None:
             self.acquire(name, ref)
         return volume
@@ -460,6 +463,7 @@ class VolumeService:
         self._volumes.pop(volume.name, None)
         self._refs.pop(volume.name, None)
         self._delete_tree(trash)
+        self.events.emit("volume", "destroy", volume.name, {"driver": volume.driver})
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove unused volumes: anonymous ones only, or all of them with ``all=true``

@@ -295,7 +295,7 @@ async def import_image(request: web.Request) -> web.StreamResponse:
 
     def work_import(path: str) -> str:
         with open(path, "rb") as source:
-            return import_rootfs(
+            image_id = import_rootfs(
                 s.images,
                 source,
                 work,
@@ -304,6 +304,8 @@ async def import_image(request: web.Request) -> web.StreamResponse:
                 message=message,
                 platform=platform,
             ).id
+        s.images.emit(image_id, image_id, "import")
+        return image_id
 
     if src == "-":
         fd, tmp = tempfile.mkstemp(dir=work, prefix="import-")

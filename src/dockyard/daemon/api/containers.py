@@ -96,6 +96,16 @@ async def restart(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def update(request: web.Request) -> web.Response:
+    body = await json_body(request, allow_empty=True)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("invalid JSON: the request body must be an object")
+    warnings = await _containers(request).update(request.match_info["id"], body)
+    return json_response({"Warnings": warnings})
+
+
 async def wait(request: web.Request) -> web.StreamResponse:
     """Headers go out at once (the docker CLI waits for them before it sends start)."""
     service = _containers(request)
@@ -236,6 +246,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/containers/{id}/kill", kill)
     r.add_post("/containers/{id}/restart", restart)
     r.add_post("/containers/{id}/wait", wait)
+    r.add_post("/containers/{id}/update", update)
     r.add_post("/containers/{id}/attach", attach)
     r.add_post("/containers/{id}/resize", resize)
     r.add_get("/containers/{id}/logs", logs)

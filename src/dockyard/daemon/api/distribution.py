@@ -111,6 +111,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 
     async def run(report: Progress) -> None:
         await job.run(report)
+        s.images.emit(ref.familiar(), ref.familiar_name, "pull")
 
     return await _stream_job(request, run)
 
@@ -128,6 +129,7 @@ async def push_image(request: web.Request) -> web.StreamResponse:
 
     async def run(report: Progress) -> None:
         await s.registries.push(ref, auth, report)
+        s.images.emit(ref.familiar(), ref.familiar_name, "push")
 
     return await _stream_job(request, run)
 

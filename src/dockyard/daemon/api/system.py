@@ -187,7 +187,7 @@ async def info(request: web.Request) -> web.Response:
             },
             "LiveRestoreEnabled": True,
             "Isolation": "",
-            "InitBinary": "",
+            "InitBinary": "docker-init",
             "ContainerdCommit": {"ID": "", "Expected": ""},
             "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
