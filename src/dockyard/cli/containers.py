@@ -8,7 +8,6 @@ container's status, multi-container verbs print each name and exit 1 if any fail
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 import threading
@@ -19,7 +18,7 @@ from typing import Any
 
 import click
 
-from dockyard.client import Client, HijackedStream, StreamError, WaitHandle
+from dockyard.client import Client, StreamError
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 from .common import (
@@ -46,17 +45,14 @@ from .runflow import (
     CREATE_USAGE,
     RUN_FLAGS,
     RUN_USAGE,
-    OutputThread,
+    attach_and_start,
     create_command,
     run_command,
-    wait_status,
     write_err,
 )
 from .streaming import (
-    DetachRequested,
     SignalProxy,
     binary_stdio,
-    is_terminal,
     parse_detach_keys,
 )
 
@@ -177,52 +173,22 @@ def _start_attached(client: Client, name: str, interactive: bool, detach_keys: s
         keys = parse_detach_keys(detach_keys)
     except ValueError:
         keys = parse_detach_keys(None)
-    proxy = None if tty else SignalProxy(client, cid, forward=True).start()
-    conn: HijackedStream | None = None
-    waiter: WaitHandle | None = None
-    try:
-        conn = client.container_attach(cid, stdin=use_stdin, stdout=True, stderr=True)
-        waiter = client.container_wait(cid, condition="removed" if auto_remove else "next-exit")
-        stdin_f, stdout_f, stderr_f = binary_stdio()
-        out = OutputThread(
-            conn,
-            stdin=stdin_f if use_stdin else None,
-            stdout=stdout_f,
-            stderr=stderr_f,
-            tty=tty,
-            detach_keys=keys,
-            raw=use_stdin and tty,
-        )
-        out.start()
-        try:
-            client.container_start(cid)
-        except DockyardError:
-            out.cancel()
-            if auto_remove:
-                with contextlib.suppress(DockyardError):
-                    waiter.result()
-            raise
-        if tty and is_terminal(1):
-            if proxy is None:
-                proxy = SignalProxy(client, cid, forward=False).start()
-            proxy.watch_resize(cid, is_exec=False)
-        error = out.join()
-        if isinstance(error, DetachRequested):
-            return
-        if isinstance(error, (StreamError, OSError)):
-            raise StatusError(1, str(error)) from error
-        if error is not None:
-            raise error
-        code = wait_status(waiter)
-        if code:
-            raise StatusError(code)
-    finally:
-        if waiter is not None:
-            waiter.close()
-        if conn is not None:
-            conn.close()
-        if proxy is not None:
-            proxy.stop()
+
+    def start_failed(exc: DockyardError) -> int:
+        raise exc
+
+    code = attach_and_start(
+        client,
+        cid,
+        stdin=use_stdin,
+        tty=tty,
+        auto_remove=auto_remove,
+        proxy=None if tty else SignalProxy(client, cid, forward=True).start(),
+        detach_keys=keys,
+        on_start_error=start_failed,
+    )
+    if code:
+        raise StatusError(code)
 
 
 # --------------------------------------------------------------------------- stop/kill/rm
@@ -679,7 +645,7 @@ def logs(
         tail=tail,
         details=details,
     )
-    from dockyard.client import StreamError, demux
+    from dockyard.client import demux
     from dockyard.client.streams import copy_raw
 
     _, stdout_f, stderr_f = binary_stdio()

@@ -346,16 +346,23 @@ def run_command(state: CLIState, command_path: str, opts: Mapping[str, Any]) -> 
         detach_keys = parse_detach_keys(opts["detach_keys"])
     except ValueError:
         detach_keys = parse_detach_keys(None)
-    return _run_started(
-        command_path,
-        state.client(),
+    client = state.client()
+
+    def start_failed(exc: DockyardError) -> int:
+        text = describe_error(exc)
+        write_err(run_error(command_path, text))
+        return _start_exit_code(text)
+
+    return attach_and_start(
+        client,
         cid,
         detach=detach,
-        interactive=interactive,
+        stdin=interactive,
         tty=tty,
         auto_remove=bool(opts["auto_remove"]),
-        sig_proxy=bool(opts["sig_proxy"]),
+        proxy=SignalProxy(client, cid, forward=True).start() if opts["sig_proxy"] else None,
         detach_keys=detach_keys,
+        on_start_error=start_failed,
     )
 
 
@@ -550,24 +557,25 @@ def body_from_options(
     return image, body
 
 
-def _run_started(
-    command_path: str,
+def attach_and_start(
     client: Client,
     cid: str,
     *,
-    detach: bool,
-    interactive: bool,
+    detach: bool = False,
+    stdin: bool,
     tty: bool,
     auto_remove: bool,
-    sig_proxy: bool,
+    proxy: SignalProxy | None,
     detach_keys: bytes,
+    on_start_error: Callable[[DockyardError], int],
 ) -> int:
-    """Attach, wait, start, stream; return the exit status (the ``run`` flow of §2).
+    """Attach, wait, start, stream; return the exit status (``run`` and ``start -a``).
 
     The attach comes before start so no output is lost; the wait is sent before start and
-    answers its headers at once; output is streamed from a thread while start is sent.
+    answers its headers at once; output is streamed from a thread while start is sent. A
+    start error goes to ``on_start_error`` (after an ``--rm`` container is gone), whose
+    answer is the status. ``proxy`` forwards signals; it is stopped on the way out.
     """
-    proxy = SignalProxy(client, cid, forward=True).start() if sig_proxy else None
     conn: HijackedStream | None = None
     waiter: WaitHandle | None = None
     output: OutputThread | None = None
@@ -575,31 +583,29 @@ def _run_started(
         if detach:
             _write_out(cid)  # docker prints the ID before the start answers
         else:
-            conn = client.container_attach(cid, stdin=interactive, stdout=True, stderr=True)
+            conn = client.container_attach(cid, stdin=stdin, stdout=True, stderr=True)
         waiter = client.container_wait(cid, condition="removed" if auto_remove else "next-exit")
         if conn is not None:
             stdin_f, stdout_f, stderr_f = binary_stdio()
             output = OutputThread(
                 conn,
-                stdin=stdin_f if interactive else None,
+                stdin=stdin_f if stdin else None,
                 stdout=stdout_f,
                 stderr=stdout_f if tty else stderr_f,
                 tty=tty,
                 detach_keys=detach_keys,
-                raw=interactive and tty,
+                raw=stdin and tty,
             )
             output.start()
         try:
             client.container_start(cid)
         except DockyardError as exc:
-            text = describe_error(exc)
             if output is not None:
                 output.cancel()
-            write_err(run_error(command_path, text))
             if auto_remove:
                 with contextlib.suppress(DockyardError):
                     waiter.result()
-            return _start_exit_code(text)
+            return on_start_error(exc)
         if output is None:
             return 0
         if tty and is_terminal(1):
