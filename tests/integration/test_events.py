@@ -240,3 +240,49 @@ def test_builder_prune(daemon: TestDaemon) -> None:
     assert ours.stdout.startswith("WARNING! This will remove all build cache.")
     r = daemon.cli("builder", "prune", "-f", "--filter", "bogus")
     assert r.returncode == 125 and "bad format of filter" in r.stderr
+
+
+def test_operation_and_volume_events(daemon: TestDaemon, tmp_path: object) -> None:
+    """top, update, cp both ways, export, commit (container) and mount/unmount (volume)."""
+    since = int(time.time()) - 1
+    name = f"ops-{secrets.token_hex(3)}"
+    vol = f"vol-{secrets.token_hex(3)}"
+    cid = _ok(daemon.cli("run", "-d", "--name", name, "-v", f"{vol}:/data:ro", "busybox",
+                         "sleep", "60")).strip()  # fmt: skip
+    try:
+        _ok(daemon.cli("top", name))
+        _ok(daemon.docker("update", "--cpu-shares", "512", name))
+        _ok(daemon.cli("cp", f"{name}:/etc/hostname", "-"))
+        _ok(daemon.docker("cp", "/etc/hostname", f"{name}:/tmp/"))
+        assert daemon.cli("export", name).returncode == 0
+        tag = f"evt-commit-{secrets.token_hex(3)}:v1"
+        image_id = _ok(daemon.cli("commit", "-m", "snap", name, tag)).strip()
+        _ok(daemon.cli("stop", "-t", "0", name))
+    finally:
+        daemon.cli("rm", "-f", cid)
+        daemon.cli("volume", "rm", vol)
+    until = int(time.time()) + 1
+    time.sleep(max(0.0, until - time.time()) + 0.05)
+    window = ("--since", str(since), "--until", str(until), "--format", "{{json .}}")
+    events = _json_lines(_ok(daemon.cli("events", *window, "-f", f"container={cid}")))
+    actions = [e["Action"] for e in events]
+    for wanted in ("top", "update", "archive-path", "extract-to-dir", "export", "commit"):
+        assert wanted in actions, actions
+    commit = next(e for e in events if e["Action"] == "commit")
+    attrs = commit["Actor"]["Attributes"]  # type: ignore[index]
+    assert attrs["comment"] == "snap" and attrs["imageID"] == image_id
+    assert attrs["imageRef"] == tag
+    vol_events = _json_lines(_ok(daemon.cli("events", *window, "-f", f"volume={vol}")))
+    assert [e["Action"] for e in vol_events] == ["create", "mount", "unmount", "destroy"]
+    mount = vol_events[1]["Actor"]["Attributes"]  # type: ignore[index]
+    assert mount == {
+        "driver": "local",
+        "container": cid,
+        "destination": "/data",
+        "read/write": "false",
+        "propagation": "",
+    }
+    assert vol_events[2]["Actor"]["Attributes"] == {"driver": "local", "container": cid}  # type: ignore[index]
+    # the docker CLI prints the same lines
+    plain = ("--since", str(since), "--until", str(until), "-f", f"volume={vol}")
+    assert _ok(daemon.docker("events", *plain)) == _ok(daemon.cli("events", *plain))

@@ -250,6 +250,23 @@ def test_kill9_restart_keeps_running_and_cleans(clean: TestDaemon) -> None:
     assert len(list((clean.exec_root / "netns").iterdir())) == 1
 
 
+def test_vanished_bridge_is_made_again(clean: TestDaemon) -> None:
+    """Someone deletes our bridge: restart re-attaches running containers, runs re-create it."""
+    assert clean.cli("run", "-d", "--name", "b1", "busybox", "sh", "-c", HTTPD).returncode == 0
+    ip = clean.request("GET", "/containers/b1/json")[1]["NetworkSettings"]["IPAddress"]
+    clean.kill9()
+    subprocess.run(["ip", "link", "del", clean.bridge], check=True, timeout=10)
+    clean.start()
+    assert len(_veths_on(clean.bridge)) == 1
+    assert _get(f"http://{ip}/").startswith("hello-")
+    subprocess.run(["ip", "link", "del", clean.bridge], check=True, timeout=10)
+    got = clean.cli("run", "--rm", "busybox", "wget", "-qO-", f"http://{ip}/")
+    assert got.returncode == 1  # b1's veth went with the bridge; the new run still starts
+    assert "bad address" not in got.stderr and "bridge" not in got.stderr, got.stderr
+    assert clean.cli("network", "inspect", "bridge").returncode == 0
+    assert clean.cli("rm", "-f", "b1").returncode == 0
+
+
 @pytest.fixture(scope="module")
 def nginx_image() -> Path:
     """nginx from the project's own offline builder (Debian's nginx on debian:bookworm-slim)."""

@@ -720,6 +720,18 @@ class ContainerMounts:
                     changed = True
                 destination = _prepare_target(rootfs, mp.destination, is_dir=True)
                 out.append(_bind_object(destination, str(volume_dir), mp))
+                self._volumes.events.emit(
+                    "volume",
+                    "mount",
+                    mp.name,
+                    {
+                        "driver": mp.driver or "local",
+                        "container": cid,
+                        "destination": mp.destination,
+                        "read/write": "true" if mp.rw else "false",
+                        "propagation": mp.propagation,
+                    },
+                )
             elif mp.type == "bind":
                 source = mp.source
                 if not os.path.lexists(source):
@@ -763,11 +775,16 @@ class ContainerMounts:
             mp.name for other in self._active for mp in self._points.get(other, ()) if mp.name
         }
         for mp in self._points.get(cid, []):
-            if mp.type == "volume" and mp.name not in still_used:
+            if mp.type != "volume":
+                continue
+            if mp.name not in still_used:
                 try:
                     self._volumes.unmount(mp.name)
                 except (errors.DockyardError, OSError) as exc:
                     log.warning("unmounting volume %s failed: %s", mp.name, exc)
+            self._volumes.events.emit(
+                "volume", "unmount", mp.name, {"driver": mp.driver or "local", "container": cid}
+            )
 
     def remove(self, cid: str, *, remove_volumes: bool) -> None:
         """The container is removed: drop its references, and with ``remove_volumes`` its

@@ -64,7 +64,9 @@ class ContainerOps:
         except (errors.NotFound, errors.Conflict):
             raise errors.Conflict(f"Container {record.id} is not running") from None
         output = await run_ps(args, pids)
-        return parse_ps_output(output, pids)
+        processes = parse_ps_output(output, pids)
+        self._containers.emit(record, "top")
+        return processes
 
     # ---- changes ------------------------------------------------------------------------
 

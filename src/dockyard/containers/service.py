@@ -169,10 +169,10 @@ class ContainerService:
         self._mounts = ContainerMounts(db, volumes, self._records)
         self._health = HealthMonitor(
             ExecProber(self),
-            on_change=lambda record, status: self._emit(record, f"health_status: {status}"),
+            on_change=lambda record, status: self.emit(record, f"health_status: {status}"),
         )
 
-    def _emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
+    def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
         """A container event with dockerd's attributes: labels, ``image``, ``name``, extras."""
         attributes = {str(k): str(v) for k, v in (record.config.get("Labels") or {}).items()}
         attributes["image"] = str(record.config.get("Image") or "")
@@ -314,7 +314,7 @@ class ContainerService:
             shutil.rmtree(bundle, ignore_errors=True)
             raise
         self._records[cid] = record
-        self._emit(record, "create")
+        self.emit(record, "create")
         return cid, []
 
     # ---- start --------------------------------------------------------------------------
@@ -478,7 +478,7 @@ class ContainerService:
             exit_code=0,
         )
         self._save(record)
-        self._emit(record, "start")
+        self.emit(record, "start")
         self._health.start(record)
 
     def _fail_start(self, record: ContainerRecord, rootfs: Path, message: str) -> None:
@@ -502,7 +502,7 @@ class ContainerService:
             if not fut.done():
                 fut.set_result(None)
         self._waiters_for(record.id).attach = []
-        self._emit(record, "die", exitCode=str(code), execDuration="0")
+        self.emit(record, "die", exitCode=str(code), execDuration="0")
         self._resolve_exit_waiters(record.id, code)
 
     def _build_spec(
@@ -672,6 +672,7 @@ class ContainerService:
                         path.unlink()
             record.host_config = new_hc
             self._save(record)
+        self.emit(record, "update")
         return []
 
     # ---- exits --------------------------------------------------------------------------
@@ -707,7 +708,7 @@ class ContainerService:
             self._save(record)
             self._runtime.remove_exit_file(cid)
             ran = max(0, record.state.finished_at - record.state.started_at) // 1_000_000_000
-            self._emit(record, "die", exitCode=str(code), execDuration=str(ran))
+            self.emit(record, "die", exitCode=str(code), execDuration=str(ran))
         self._resolve_exit_waiters(cid, code)
         if record.host_config.get("AutoRemove"):
             await self._remove_quietly(cid)
@@ -779,7 +780,7 @@ class ContainerService:
             )
         if number in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             record.stopped_by_user = record.stopped_by_user or number == _signal.SIGKILL
-        self._emit(record, "kill", signal=str(int(number)))
+        self.emit(record, "kill", signal=str(int(number)))
         try:
             await self._runtime.kill(record.id, number)
         except errors.DockyardError as exc:
@@ -794,7 +795,7 @@ class ContainerService:
         if not record.state.running:
             raise errors.NotModified("container already stopped")
         await self._stop(record, timeout, signal)
-        self._emit(record, "stop")
+        self.emit(record, "stop")
 
     async def _stop(self, record: ContainerRecord, timeout: int | None, signal: str | None) -> None:
         record.stopped_by_user = True
@@ -804,7 +805,7 @@ class ContainerService:
             if timeout is None:
                 timeout = 10
         exited = self._exit_future(record.id)
-        self._emit(record, "kill", signal=str(int(number)))
+        self.emit(record, "kill", signal=str(int(number)))
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, number)
         await self._thaw(record)
@@ -826,7 +827,7 @@ class ContainerService:
         self, record: ContainerRecord, exited: asyncio.Future[int], failure: str
     ) -> None:
         """SIGKILL every process of the container and wait for conmon to report the exit."""
-        self._emit(record, "kill", signal=str(int(_signal.SIGKILL)))
+        self.emit(record, "kill", signal=str(int(_signal.SIGKILL)))
         with contextlib.suppress(errors.DockyardError):
             await self._runtime.kill(record.id, _signal.SIGKILL, all_procs=True)
         await self._thaw(record)
@@ -849,7 +850,7 @@ class ContainerService:
         record.restart_count = 0
         with contextlib.suppress(errors.NotModified):
             await self.start(record.id)
-        self._emit(record, "restart")
+        self.emit(record, "restart")
 
     def wait_future(self, ref: str, condition: str) -> asyncio.Future[int]:
         """A future of the exit code for ``condition`` (not-running | next-exit | removed)."""
@@ -891,7 +892,7 @@ class ContainerService:
                 ) from None
             record.state.status = "paused"
             self._save(record)
-        self._emit(record, "pause")
+        self.emit(record, "pause")
 
     async def unpause(self, ref: str) -> None:
         """Thaw a paused container. Not paused is a plain error in dockerd (HTTP 500)."""
@@ -907,7 +908,7 @@ class ContainerService:
                 ) from None
             record.state.status = "running"
             self._save(record)
-        self._emit(record, "unpause")
+        self.emit(record, "unpause")
 
     async def _thaw(self, record: ContainerRecord) -> None:
         """After a stop signal to a paused container, resume it so the signal is delivered
@@ -963,7 +964,7 @@ class ContainerService:
             self._save(record)
             if self._net is not None:
                 self._net.rename(record.id, name)
-        self._emit(record, "rename", oldName=f"/{old_name}")
+        self.emit(record, "rename", oldName=f"/{old_name}")
 
     # ---- remove / prune ---------------------------------------------------------------------
 
@@ -1018,7 +1019,7 @@ class ContainerService:
                     self._execs.pop(exec_id, None)
             finally:
                 self._removing.discard(record.id)
-        self._emit(record, "destroy")
+        self.emit(record, "destroy")
         waiters = self._waiters.pop(record.id, _Waiters())
         for fut in waiters.exit + waiters.removed:
             if not fut.done():
@@ -1075,7 +1076,7 @@ class ContainerService:
         None when the container will not produce output (exited, removed, failed to start).
         """
         record = self.get(ref)
-        self._emit(record, "attach")
+        self.emit(record, "attach")
         if record.state.running:
             try:
                 return await self._runtime.attach(self.bundle(record))
@@ -1097,6 +1098,7 @@ class ContainerService:
             raise errors.Conflict(f"Container {record.id} is not running")
         if record.config.get("Tty"):
             self._runtime.resize(self.bundle(record), height, width)
+        self.emit(record, "resize", height=str(height), width=str(width))
 
     async def logs(
         self,
@@ -1150,7 +1152,7 @@ class ContainerService:
             raise errors.InvalidArgument("No exec command specified")
         exec_id = secrets.token_hex(32)
         self._execs[exec_id] = ExecRecord(id=exec_id, container_id=record.id, config=dict(body))
-        self._emit(record, f"exec_create: {' '.join(map(str, cmd))}", execID=exec_id)
+        self.emit(record, f"exec_create: {' '.join(map(str, cmd))}", execID=exec_id)
         return exec_id
 
     def exec_get(self, exec_id: str) -> ExecRecord:
@@ -1213,7 +1215,7 @@ class ContainerService:
             raise
         rec.process = proc
         rec.pid = proc.pid
-        self._emit(record, f"exec_start: {' '.join(map(str, cfg['Cmd']))}", execID=exec_id)
+        self.emit(record, f"exec_start: {' '.join(map(str, cfg['Cmd']))}", execID=exec_id)
         return rec
 
     async def exec_finish(self, rec: ExecRecord) -> int:
@@ -1227,7 +1229,7 @@ class ContainerService:
         rec.done.set()
         record = self._records.get(rec.container_id)
         if record is not None:
-            self._emit(record, "exec_die", execID=rec.id, exitCode=str(code))
+            self.emit(record, "exec_die", execID=rec.id, exitCode=str(code))
         return code
 
     def exec_forget(self, exec_id: str) -> None:

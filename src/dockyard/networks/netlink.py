@@ -39,6 +39,7 @@ __all__ = [
     "configure_container_iface",
     "create_netns",
     "delete_link",
+    "enslave",
     "ensure_bridge",
     "link_exists",
     "links_with_master",
@@ -220,6 +221,23 @@ def delete_link(name: str) -> None:
     except _netlink_error() as exc:
         if getattr(exc, "code", 0) not in (errno.ENODEV, errno.ENOENT):
             raise _translate(exc, f"delete link {name}") from exc
+
+
+def enslave(host_name: str, bridge: str) -> None:
+    """Put ``host_name`` on ``bridge`` (up) unless it is there: a recreated bridge starts empty."""
+    try:
+        with _host() as ipr:
+            found = ipr.link_lookup(ifname=host_name)
+            master = ipr.link_lookup(ifname=bridge)
+            if not found:
+                raise errors.NotFound(f"interface {host_name} is gone")
+            if not master:
+                raise errors.SystemError(f"bridge {bridge} does not exist")
+            link = ipr.get_links(found[0])[0]
+            if link.get_attr("IFLA_MASTER") != master[0]:
+                ipr.link("set", index=found[0], master=master[0], state="up")
+    except (_netlink_error(), OSError) as exc:
+        raise _translate(exc, f"attach {host_name} to {bridge}") from exc
 
 
 def links_with_master(bridge: str) -> list[str]:

@@ -264,9 +264,15 @@ class NetworkService:
         self._up.add(rec["Id"])
 
     async def _ensure_bridge(self, rec: dict[str, Any]) -> None:
-        """Bridges come up on first use: an idle daemon creates none and loads no netlink."""
-        if rec["Id"] not in self._up:
-            await asyncio.to_thread(self._bridge_up, rec)
+        """Bridges come up on first use: an idle daemon creates none and loads no netlink.
+
+        One that vanished since (someone ran ``ip link del``) is made again, as at start-up.
+        """
+        if rec["Id"] in self._up and await asyncio.to_thread(
+            netlink.link_exists, self._bridge_of(rec)
+        ):
+            return
+        await asyncio.to_thread(self._bridge_up, rec)
 
     def _masq(self, rec: dict[str, Any]) -> bool:
         opt = rec["Options"].get("com.docker.network.bridge.enable_ip_masquerade")
@@ -589,6 +595,11 @@ class NetworkService:
         netns = self._netns_dir / cid
         sandbox = _Sandbox(netns=netns)
         self._sandboxes[cid] = sandbox
+        for ep in self._endpoint_rows(container_id=cid):
+            veth = (ep.get("state") or {}).get("veth")
+            if veth and ep["network_id"] in self._networks:
+                bridge = self._bridge_of(self._networks[ep["network_id"]])
+                await asyncio.to_thread(netlink.enslave, str(veth), bridge)
         try:
             await asyncio.to_thread(netlink.create_netns, netns)
             for index, row in enumerate(rows):
@@ -812,6 +823,11 @@ class NetworkService:
             raise errors.NotFound(f"network namespace {netns} is gone")
         sandbox = _Sandbox(netns=netns)
         self._sandboxes[cid] = sandbox
+        for ep in self._endpoint_rows(container_id=cid):
+            veth = (ep.get("state") or {}).get("veth")
+            if veth and ep["network_id"] in self._networks:
+                bridge = self._bridge_of(self._networks[ep["network_id"]])
+                await asyncio.to_thread(netlink.enslave, str(veth), bridge)
         for m in [PortMapping.from_json(p) for p in state.get("ports") or []]:
             sock = bind_listener(m.proto, m.host_ip, m.host_port)
             proxy = PortProxy(m.proto, sock, (m.address, m.container_port))

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from dockyard import errors
 from dockyard.archive.copy import STAT_HEADER
 from dockyard.archive.rooted import Root
 from dockyard.containers.archive import ContainerView, archive, check_path, extract, stat
@@ -51,6 +52,13 @@ async def _view(
             yield view, root
         finally:
             await asyncio.shield(asyncio.to_thread(view.close))
+
+
+def _log_event(request: web.Request, name: str, action: str) -> None:
+    """dockerd's ``archive-path`` / ``extract-to-dir`` container events."""
+    containers = _containers(request)
+    with contextlib.suppress(errors.NotFound):
+        containers.emit(containers.get(name), action)
 
 
 async def _run(view: ContainerView, fn: Callable[[], _T]) -> _T:
@@ -102,6 +110,7 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
             request.transport.close()  # a cut stream, not a short tar that looks complete
             return response
         await response.write_eof()
+        _log_event(request, name, "archive-path")
         return response
 
 
@@ -150,6 +159,7 @@ async def put_archive(request: web.Request) -> web.Response:
         finally:
             transport.close()  # end of the upload: EOF for the extraction
         await asyncio.wrap_future(job)
+    _log_event(request, name, "extract-to-dir")
     return web.Response(status=200)
 
 

@@ -225,6 +225,13 @@ async def commit(request: web.Request) -> web.Response:
         author=q.get("author", ""),
         comment=q.get("comment", ""),
     )
+    s.containers.emit(
+        record,
+        "commit",
+        comment=q.get("comment", ""),
+        imageID=image.id,
+        imageRef=tags[0] if tags else "",
+    )
     return json_response({"Id": image.id}, status=201)
 
 
@@ -252,6 +259,7 @@ async def export(request: web.Request) -> web.StreamResponse:
             while chunk := f.read(1 << 20):
                 await response.write(chunk)
         await response.write_eof()
+        s.containers.emit(record, "export")
         return response
     finally:
         with contextlib.suppress(FileNotFoundError):
