@@ -211,3 +211,36 @@ def test_system_prune(fresh_daemon: TestDaemon, which: str, tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     assert "untagged: busybox:latest\n" in r.stdout and "untagged: sp:1\n" in r.stdout
     assert _image_ids(d) == set()
+
+
+def _cache_ids(d: TestDaemon) -> list[str]:
+    status, df = d.request("GET", "/system/df")
+    assert status == 200
+    return [entry["ID"] for entry in df["BuildCache"] or []]
+
+
+def test_builder_prune_filters_and_keep_storage(
+    fresh_daemon: TestDaemon, which: str, tmp_path: Path
+) -> None:
+    d, run = fresh_daemon, runner(fresh_daemon, which)
+    _build(d, tmp_path, "bc:1", "FROM busybox\nRUN echo a > /a\nENV X=1\n")
+    ids = _cache_ids(d)
+    assert len(ids) == 2, ids
+    # everything is newer than an hour ago: an until filter keeps it all
+    r = run("builder", "prune", "-f", "--filter", "until=1h")
+    assert r.returncode == 0 and _total(r.stdout) == "0B", r.stderr
+    assert _cache_ids(d) == ids
+    r = run("builder", "prune", "-f", "--keep-storage", "1GB")
+    assert r.returncode == 0 and _cache_ids(d) == ids  # the entries' own size (0) fits
+    r = run("builder", "prune", "-f", "--filter", f"id={ids[0]}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:2] == ["Deleted build cache objects:", ids[0]]
+    assert _cache_ids(d) == ids[1:]
+    r = run("builder", "prune", "-f", "--filter", "color=red")
+    assert r.returncode == 1 and '"color" filter not supported' in r.stderr, r.stderr
+    r = run("builder", "prune", "-f", "--filter", "id=a", "--filter", "id=b")
+    assert r.returncode == 1 and "filters expect only one value" in r.stderr, r.stderr
+    assert _cache_ids(d) == ids[1:]
+    r = run("builder", "prune", "-a", "-f")
+    assert r.returncode == 0 and _cache_ids(d) == []
+    assert _exists(d, "bc:1")  # the images stay

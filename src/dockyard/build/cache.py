@@ -12,13 +12,21 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dockyard.errors import InvalidArgument
 from dockyard.store.db import Database
 
-__all__ = ["BuildCache", "cache_key", "hash_sources"]
+__all__ = [
+    "PRUNE_FILTERS",
+    "BuildCache",
+    "cache_key",
+    "entry_record",
+    "hash_sources",
+    "select_prunable",
+]
 
 
 def cache_key(parent: str, step: str, content: str = "") -> str:
@@ -112,3 +120,77 @@ class BuildCache:
             n = int(conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0])
             conn.execute("DELETE FROM build_cache")
         return n
+
+    def forget_all(self, keys: Iterable[str]) -> None:
+        with self._db.transaction() as conn:
+            conn.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in keys])
+
+
+# BuildKit's cache record fields that ``/build/prune`` filters on, plus ``until``.
+PRUNE_FILTERS = frozenset(
+    {"id", "parent", "type", "description", "inuse", "shared", "private", "until"}
+)
+
+
+def entry_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A cache entry as BuildKit's ``BuildCache`` record (``system df``, prune filters).
+
+    The data is the image's layers, counted under Images: ``Shared`` and ``Size`` 0.
+    """
+    return {
+        "ID": str(row["key"])[:64],
+        "Parent": row["parent"],
+        "Type": "regular",
+        "Description": f"cached step producing {str(row['image_id'])[:19]}",
+        "InUse": False,
+        "Shared": True,
+        "Size": 0,
+        "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["created"])),
+        "LastUsedAt": None,
+        "UsageCount": 0,
+    }
+
+
+def select_prunable(
+    entries: Iterable[Mapping[str, Any]],
+    filters: Mapping[str, list[str]],
+    *,
+    until: float | None = None,
+    keep_storage: int = 0,
+) -> list[str]:
+    """The keys ``POST /build/prune`` removes: entries matching every filter (one value each,
+    as BuildKit's), created before ``until``; with ``keep_storage``, the newest are kept while
+    their sizes fit in it."""
+    for key, values in filters.items():
+        if key not in PRUNE_FILTERS:
+            raise InvalidArgument(f'"{key}" filter not supported')
+        if len(values) > 1:
+            raise InvalidArgument("filters expect only one value")
+    wanted = {k: v[0] for k, v in filters.items() if v and k != "until"}
+    chosen: list[dict[str, Any]] = []
+    for row in entries:
+        record = entry_record(row)
+        if until is not None and row["created"] > until:
+            continue
+        if not all(_record_matches(record, k, v) for k, v in wanted.items()):
+            continue
+        chosen.append(record)
+    if keep_storage > 0:
+        kept = 0
+        for record in sorted(chosen, key=lambda r: str(r["CreatedAt"]), reverse=True):
+            if kept + int(record["Size"]) <= keep_storage:
+                kept += int(record["Size"])
+                record["kept"] = True
+        chosen = [r for r in chosen if not r.get("kept")]
+    return [str(r["ID"]) for r in chosen]
+
+
+def _record_matches(record: Mapping[str, Any], key: str, value: str) -> bool:
+    if key == "description":
+        return value in str(record["Description"])
+    if key in ("inuse", "shared", "private"):
+        field = {"inuse": "InUse", "shared": "Shared", "private": "Shared"}[key]
+        truth = bool(record[field]) if key != "private" else not record[field]
+        return value.lower() in ("", "true", "1") if truth else value.lower() in ("false", "0")
+    field = {"id": "ID", "parent": "Parent", "type": "Type"}[key]
+    return str(record[field]) == value

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from dockyard.client import Client
+from dockyard.errors import InvalidArgument
 
 from .common import DockerCommand, StatusError, flag_error, get_client, require_args
 from .formatting import human_size
@@ -110,10 +111,12 @@ def prune_images(client: Client, filters: dict[str, list[str]], *, all: bool) ->
     return "".join(lines), int(report.get("SpaceReclaimed") or 0)
 
 
-def prune_build_cache(client: Client, filters: dict[str, list[str]], *, all: bool) -> Report:
+def prune_build_cache(
+    client: Client, filters: dict[str, list[str]], *, all: bool, keep_storage: int = 0
+) -> Report:
     from dockyard.client.prune_api import build_cache_prune
 
-    report = build_cache_prune(client, all=all, filters=filters or None)
+    report = build_cache_prune(client, all=all, filters=filters or None, keep_storage=keep_storage)
     deleted = report.get("CachesDeleted") or []
     text = _listing("Deleted build cache objects", deleted) if deleted else ""
     return text, int(report.get("SpaceReclaimed") or 0)
@@ -264,10 +267,18 @@ def builder_prune(
     """Remove build cache (docker CLI 28's legacy ``builder prune``)."""
     require_args(ctx, args, none=True)
     wanted = _filters(ctx, filters)
+    from .createopts import parse_bytes
+
+    try:
+        keep = parse_bytes(keep_storage)
+    except InvalidArgument as exc:
+        raise flag_error(
+            ctx, f'invalid argument "{keep_storage}" for "--keep-storage" flag: {exc.message}'
+        ) from exc
     if not force and not confirm(ALL_BUILD_CACHE_WARNING if all_ else BUILD_CACHE_WARNING):
         return
     client = get_client(ctx)
-    text, reclaimed = prune_build_cache(client, wanted, all=all_)
+    text, reclaimed = prune_build_cache(client, wanted, all=all_, keep_storage=keep)
     if text:
         sys.stdout.write(text + "\n")
     sys.stdout.write(f"Total reclaimed space: {human_size(reclaimed)}\n")

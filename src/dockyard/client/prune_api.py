@@ -25,10 +25,11 @@ def images_prune(client: Client, *, filters: Filters | None = None) -> dict[str,
 
 
 def build_cache_prune(
-    client: Client, *, all: bool = False, filters: Filters | None = None
+    client: Client, *, all: bool = False, filters: Filters | None = None, keep_storage: int = 0
 ) -> dict[str, Any]:
     query: dict[str, QueryValue] = {
         "all": all,
+        "keep-storage": str(keep_storage) if keep_storage else None,
         "filters": encode_filters(filters) if filters else None,
     }
     return dict(client.request("POST", "/build/prune", query=query).json() or {})

@@ -354,12 +354,25 @@ async def import_image(request: web.Request) -> web.StreamResponse:
 
 
 async def prune_cache(request: web.Request) -> web.Response:
-    """``POST /build/prune``: drop the build cache's entries (their images stay as images)."""
-    from dockyard.build.cache import BuildCache
+    """``POST /build/prune``: drop the build cache's entries (their images stay as images).
 
+    ``all`` changes nothing: every entry is a shared record whose data the images hold, and
+    ``builder prune`` is how a user drops the cache, so both forms drop what the filters
+    (BuildKit's keys, ``until``) and ``keep-storage`` select."""
+    from dockyard.build.cache import BuildCache, select_prunable
+    from dockyard.containers.filters import parse_filters, parse_time
+
+    filters = parse_filters(request.query.get("filters"))
+    until_values = filters.get("until") or []
+    until = parse_time(until_values[0]) if until_values else None
+    keep = request.query.get("keep-storage") or "0"
+    try:
+        keep_storage = int(keep)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid keep-storage value: {keep}") from None
     cache = BuildCache(_services(request).db)
-    keys = [row["key"] for row in cache.entries()]
-    cache.prune()
+    keys = select_prunable(cache.entries(), filters, until=until, keep_storage=keep_storage)
+    cache.forget_all(keys)
     return json_response({"CachesDeleted": keys or None, "SpaceReclaimed": 0})
 
 

@@ -207,7 +207,7 @@ async def disk_usage(request: web.Request) -> web.Response:
 def _disk_usage(s: Services) -> dict[str, Any]:
     from collections import Counter
 
-    from dockyard.build.cache import BuildCache
+    from dockyard.build.cache import BuildCache, entry_record
 
     images = s.images.list(all=True)
     sizes = {info.key: info.size for info in s.snapshots.walk() if info.kind == "committed"}
@@ -221,21 +221,7 @@ def _disk_usage(s: Services) -> dict[str, Any]:
     containers = s.containers.list_all(all=True, limit=-1, size=True, filters={})
     layers = sum(sizes.values())
     volumes = [v.to_api(usage=(size, refs)) for v, size, refs in s.volumes.usage()]
-    cache = [
-        {
-            "ID": row["key"][:64],
-            "Parent": row["parent"],
-            "Type": "regular",
-            "Description": f"cached step producing {row['image_id'][:19]}",
-            "InUse": False,
-            "Shared": True,  # the data is the image's layers, counted under Images
-            "Size": 0,
-            "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["created"])),
-            "LastUsedAt": None,
-            "UsageCount": 0,
-        }
-        for row in BuildCache(s.db).entries()
-    ]
+    cache = [entry_record(row) for row in BuildCache(s.db).entries()]
     return {
         "LayersSize": layers,
         "Images": images,
