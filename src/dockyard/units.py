@@ -4,8 +4,21 @@ CLI (``2 hours ago``). Pure."""
 from __future__ import annotations
 
 import math
+import re
 
-__all__ = ["human_duration"]
+__all__ = ["human_duration", "ram_in_bytes"]
+
+_BYTES_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
+_BYTE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units ``RAMInBytes``: ``64m`` → 67108864 (binary units, case-insensitive);
+    ``ValueError("invalid size: '…'")`` otherwise."""
+    m = _BYTES_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()])
 
 
 def human_duration(seconds: float) -> str:

@@ -286,16 +286,14 @@ def parse_restart(policy: str) -> dict[str, Any]:
     return {"Name": name, "MaximumRetryCount": retries}
 
 
-_BYTES_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
-_BYTE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
 def parse_bytes(text: str) -> int:
     """go-units ``RAMInBytes``: ``64m`` → 67108864 (binary units, case-insensitive)."""
-    m = _BYTES_RE.match(text.strip())
-    if not m:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    return int(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()])
+    from dockyard.units import ram_in_bytes
+
+    try:
+        return ram_in_bytes(text)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def _parse_cpus(text: str) -> int:

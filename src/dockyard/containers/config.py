@@ -7,14 +7,48 @@ Labels merge with the request winning; with nothing to run, "No command specifie
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.containers.health import validate_healthcheck
 from dockyard.containers.hostconfig import check_namespace_modes, device_cgroup_rule
 from dockyard.containers.mounts import validate_host_mounts
+from dockyard.containers.ocispec import DEFAULT_SHM_SIZE
 from dockyard.errors import InvalidArgument
 
-__all__ = ["CONFIG_KEYS", "RESTART_POLICIES", "merge_config", "validate_host_config"]
+__all__ = [
+    "CONFIG_KEYS",
+    "RESTART_POLICIES",
+    "ContainerDefaults",
+    "merge_config",
+    "validate_host_config",
+]
+
+
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """The daemon's defaults for what a HostConfig leaves unset (daemon.json's
+    ``default-shm-size``, ``default-ipc-mode``, ``dns``, ``dns-search``, ``dns-opts``)."""
+
+    shm_size: int = DEFAULT_SHM_SIZE
+    ipc_mode: str = "private"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+
+    def dns_of(self, host_config: dict[str, Any]) -> dict[str, Any]:
+        """``host_config`` with the daemon's DNS settings where it has none (dockerd applies
+        them when it writes resolv.conf, so inspect keeps showing the container's own)."""
+        out = dict(host_config)
+        for key, value in (
+            ("Dns", self.dns),
+            ("DnsSearch", self.dns_search),
+            ("DnsOptions", self.dns_options),
+        ):
+            if not out.get(key) and value:
+                out[key] = list(value)
+        return out
+
 
 CONFIG_KEYS = (
     "Hostname",
@@ -143,7 +177,9 @@ def _merge_healthcheck(user: Any, image: Any) -> dict[str, Any] | None:
     return merged
 
 
-def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
+def validate_host_config(
+    host_config: dict[str, Any], defaults: ContainerDefaults = ContainerDefaults()
+) -> dict[str, Any]:
     """Defaults and the checks dockerd makes at create time."""
     if not isinstance(host_config, dict):
         raise InvalidArgument(
@@ -174,8 +210,12 @@ def validate_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
     validate_host_mounts(hc)
     check_namespace_modes(hc)
-    # docker 20+: "private" unless asked (daemon.json default-ipc-mode is not supported)
-    hc["IpcMode"] = hc.get("IpcMode") or "private"
+    # docker 20+: "private" unless asked or daemon.json's default-ipc-mode says otherwise
+    hc["IpcMode"] = hc.get("IpcMode") or defaults.ipc_mode
+    shm = hc.get("ShmSize") or 0
+    if not isinstance(shm, int) or isinstance(shm, bool) or shm < 0:
+        raise InvalidArgument("SHM size can not be less than 0")
+    hc["ShmSize"] = shm or defaults.shm_size
     for rule in hc.get("DeviceCgroupRules") or []:
         device_cgroup_rule(str(rule))
     return hc

@@ -25,7 +25,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.containers.archive import FilesystemSpec, filesystem_spec
-from dockyard.containers.config import merge_config, validate_host_config
+from dockyard.containers.config import ContainerDefaults, merge_config, validate_host_config
 from dockyard.containers.health import HEALTH_STATUSES, ExecProber, HealthMonitor, health_status
 from dockyard.containers.hostconfig import (
     DEFAULT_INIT_PATH,
@@ -142,8 +142,10 @@ class ContainerService:
         init_path: str = DEFAULT_INIT_PATH,
         init_default: bool = False,
         events: EventSink | None = None,
+        defaults: ContainerDefaults | None = None,
     ) -> None:
         self._db = db
+        self._defaults = defaults or ContainerDefaults()
         self._events: EventSink = events or NullSink()
         self._default_ulimits = dict(default_ulimits or {})
         self._init_path = init_path or DEFAULT_INIT_PATH
@@ -272,7 +274,7 @@ class ContainerService:
         image = self._images.resolve(image_ref)
         cid = secrets.token_hex(32)
         config = merge_config(body, image.config, cid)
-        host_config = validate_host_config(body.get("HostConfig") or {})
+        host_config = validate_host_config(body.get("HostConfig") or {}, self._defaults)
         if name:
             name = validate_name(name)
             for other in self._records.values():
@@ -373,10 +375,11 @@ class ContainerService:
                 hosts = Path("/etc/hosts").read_text()
             except OSError:
                 pass
+        dns_config = self._defaults.dns_of(record.host_config)
         if net is not None and net.nameservers:
-            resolv = _resolv_conf({**record.host_config, "Dns": net.nameservers}, network_mode)
+            resolv = _resolv_conf({**dns_config, "Dns": net.nameservers}, network_mode)
         else:
-            resolv = _resolv_conf(record.host_config, network_mode)
+            resolv = _resolv_conf(dns_config, network_mode)
         files = {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv}
         mounts = []
         for fname, content in files.items():
@@ -581,6 +584,7 @@ class ContainerService:
                 cap_drop=list(hc.get("CapDrop") or []),
                 privileged=bool(hc.get("Privileged")),
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+                shm_size=int(hc.get("ShmSize") or 0) or self._defaults.shm_size,
                 extra_mounts=extra_mounts,
                 cgroups_path=f"{self._cgroup_parent}/{record.id}",
                 memory=int(hc.get("Memory") or 0),
@@ -606,7 +610,7 @@ class ContainerService:
         shm = self.bundle(record) / "shm"
         shm.mkdir(exist_ok=True)
         if not is_mounted(shm):
-            size = int(record.host_config.get("ShmSize") or 0) or 64 * 1024 * 1024
+            size = int(record.host_config.get("ShmSize") or 0) or self._defaults.shm_size
             options = ("nosuid", "noexec", "nodev", "mode=1777", f"size={size}")
             mount_all([Mount(type="tmpfs", source="shm", options=options)], shm)
         return shm
@@ -1435,7 +1439,7 @@ class ContainerService:
         files = {"hosts": hosts}
         if net.nameservers:
             files["resolv.conf"] = _resolv_conf(
-                {**record.host_config, "Dns": net.nameservers}, "private"
+                {**self._defaults.dns_of(record.host_config), "Dns": net.nameservers}, "private"
             )
         for fname, content in files.items():
             with contextlib.suppress(OSError), open(self.bundle(record) / fname, "r+") as f:

@@ -99,9 +99,15 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(500, f"internal error: {exc}")
 
 
+def experimental(request: web.Request) -> str:
+    """``Docker-Experimental``: daemon.json's ``experimental`` as dockerd spells it."""
+    config = getattr(request.app[SERVICES_KEY], "config", None)
+    return "true" if getattr(config, "experimental", False) else "false"
+
+
 async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Api-Version"] = API_VERSION
-    response.headers["Docker-Experimental"] = "false"
+    response.headers["Docker-Experimental"] = experimental(request)
     response.headers["Ostype"] = "linux"
     response.headers["Server"] = f"Dockyard/{__version__} (linux)"
 

@@ -41,7 +41,20 @@ _KNOWN_KEYS = {
     "default-ulimits",
     "init",
     "init-path",
+    "dns",
+    "dns-search",
+    "dns-opts",
+    "mtu",
+    "default-shm-size",
+    "default-ipc-mode",
+    "labels",
+    "storage-driver",
+    "experimental",
+    "max-concurrent-downloads",
+    "max-concurrent-uploads",
 }
+
+_IPC_MODES = ("private", "shareable")
 
 
 @dataclass
@@ -70,6 +83,19 @@ class DaemonConfig:
     default_ulimits: dict[str, Any] = field(default_factory=dict)  # {"nofile": {Name,Soft,Hard}}
     init: bool = False
     init_path: str = ""
+    # container defaults (dockerd's --dns, --dns-search, --dns-opt, --default-shm-size,
+    # --default-ipc-mode) and the default bridge's --mtu
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opts: list[str] = field(default_factory=list)
+    mtu: int = 0
+    default_shm_size: int = 64 * 1024 * 1024
+    default_ipc_mode: str = "private"
+    labels: list[str] = field(default_factory=list)
+    storage_driver: str = "overlay2"
+    experimental: bool = False
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unix_socket_paths(self) -> list[Path]:
@@ -144,6 +170,7 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
                 f"unable to configure the Docker daemon with file {file}: monitor must be a path"
             )
         cfg.conmon = raw["monitor"]
+    _load_defaults(cfg, raw, file)
     cfg.extra = {
         k: v
         for k, v in raw.items()
@@ -153,6 +180,73 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
         if value is None or value == []:
             continue
         setattr(cfg, key, value)
+    check_config(cfg)
     cfg.data_root = cfg.data_root.absolute()
     cfg.exec_root = cfg.exec_root.absolute()
     return cfg
+
+
+def _strings(raw: dict[str, Any], key: str, file: Path) -> list[str]:
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(
+            f"unable to configure the Docker daemon with file {file}: {key} must be a list of strings"
+        )
+    return list(value)
+
+
+def _load_defaults(cfg: DaemonConfig, raw: dict[str, Any], file: Path) -> None:
+    """daemon.json's container defaults and the keys with dockerd's value types."""
+    cfg.dns = _strings(raw, "dns", file)
+    cfg.dns_search = _strings(raw, "dns-search", file)
+    cfg.dns_opts = _strings(raw, "dns-opts", file)
+    cfg.labels = _strings(raw, "labels", file)
+    if "mtu" in raw:
+        cfg.mtu = _integer(raw["mtu"], "mtu", file)
+    if "default-shm-size" in raw:
+        cfg.default_shm_size = parse_size(str(raw["default-shm-size"]), "default-shm-size")
+    cfg.default_ipc_mode = str(raw.get("default-ipc-mode") or cfg.default_ipc_mode)
+    cfg.storage_driver = str(raw.get("storage-driver") or cfg.storage_driver)
+    cfg.experimental = bool(raw.get("experimental", False))
+    for key in ("max-concurrent-downloads", "max-concurrent-uploads"):
+        if key in raw:
+            setattr(cfg, key.replace("-", "_"), _integer(raw[key], key, file))
+
+
+def _integer(value: Any, key: str, file: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(
+            f"unable to configure the Docker daemon with file {file}: {key} must be a number"
+        )
+    return value
+
+
+def parse_size(text: str, what: str) -> int:
+    """A go-units size (``64m``) of a daemon option."""
+    from dockyard.units import ram_in_bytes
+
+    try:
+        return ram_in_bytes(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {what}: {exc}") from None
+
+
+def check_config(cfg: DaemonConfig) -> None:
+    """dockerd's validation of the merged options (flags over daemon.json)."""
+    if cfg.default_ipc_mode not in _IPC_MODES:
+        raise InvalidArgument(f"invalid default IPC mode: {cfg.default_ipc_mode}")
+    if cfg.default_shm_size <= 0:
+        raise InvalidArgument(f"invalid default shm size: {cfg.default_shm_size}")
+    if cfg.mtu < 0 or (cfg.mtu and cfg.mtu < 68):
+        raise InvalidArgument(f"invalid MTU: {cfg.mtu}")
+    if cfg.storage_driver not in ("overlay2", "overlay", ""):
+        raise InvalidArgument(
+            f"error initializing graphdriver: driver not supported: {cfg.storage_driver}"
+        )
+    if cfg.max_concurrent_downloads < 0:
+        raise InvalidArgument(f"invalid max concurrent downloads: {cfg.max_concurrent_downloads}")
+    if cfg.max_concurrent_uploads < 0:
+        raise InvalidArgument(f"invalid max concurrent uploads: {cfg.max_concurrent_uploads}")
+    for label in cfg.labels:
+        if "=" not in label:
+            raise InvalidArgument(f"bad attribute format: {label}")

@@ -70,6 +70,25 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_address_pool,
         help="base=CIDR,size=N: subnets for new networks",
     )
+    p.add_argument("--dns", action="append", default=[], help="DNS server for containers")
+    p.add_argument(
+        "--dns-search", action="append", default=[], help="DNS search domain for containers"
+    )
+    p.add_argument(
+        "--dns-opt", action="append", dest="dns_opts", default=[], help="DNS option for containers"
+    )
+    p.add_argument("--mtu", type=int, help="MTU of the default bridge (default 1500)")
+    p.add_argument(
+        "--default-shm-size", type=_size, help="default /dev/shm size of containers (default 64M)"
+    )
+    p.add_argument("--default-ipc-mode", help='"private" (default) or "shareable"')
+    p.add_argument(
+        "--label", action="append", dest="labels", default=[], help="key=value label of the daemon"
+    )
+    p.add_argument("--storage-driver", "-s", help="storage driver (overlay2 only)")
+    p.add_argument("--experimental", action="store_true", default=None, help="experimental API")
+    p.add_argument("--max-concurrent-downloads", type=int, help="per pull (default 3)")
+    p.add_argument("--max-concurrent-uploads", type=int, help="per push (default 5)")
     p.add_argument("--version", "-v", action="version", version=f"Dockyard version {__version__}")
     return p.parse_args(argv)
 
@@ -107,6 +126,15 @@ def _flag_bool(text: str) -> bool:
     if text.lower() in ("0", "false", "no"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean: {text}")
+
+
+def _size(text: str) -> int:
+    from dockyard.units import ram_in_bytes
+
+    try:
+        return ram_in_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _address_pool(text: str) -> dict[str, object]:
@@ -178,6 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         "ip_masq": args.ip_masq,
         "userland_proxy": args.userland_proxy,
         "default_address_pools": args.default_address_pool,
+        "dns": args.dns,
+        "dns_search": args.dns_search,
+        "dns_opts": args.dns_opts,
+        "mtu": args.mtu,
+        "default_shm_size": args.default_shm_size,
+        "default_ipc_mode": args.default_ipc_mode,
+        "labels": args.labels,
+        "storage_driver": args.storage_driver,
+        "experimental": args.experimental,
+        "max_concurrent_downloads": args.max_concurrent_downloads,
+        "max_concurrent_uploads": args.max_concurrent_uploads,
     }
     try:
         cfg = load_config(args.config_file, overrides)

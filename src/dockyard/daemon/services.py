@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard.containers.config import ContainerDefaults
 from dockyard.containers.service import ContainerService
 from dockyard.content import ContentStore
 from dockyard.daemon.config import DaemonConfig
@@ -78,6 +79,8 @@ def build_services(config: DaemonConfig) -> Services:
             iptables=config.iptables,
             ip_masq=config.ip_masq,
             userland_proxy=config.userland_proxy,
+            mtu=config.mtu or 1500,
+            dns=tuple(config.dns),
         ),
         events=events,
     )
@@ -95,6 +98,13 @@ def build_services(config: DaemonConfig) -> Services:
         default_ulimits=config.default_ulimits,
         init_path=config.init_path,
         init_default=config.init,
+        defaults=ContainerDefaults(
+            shm_size=config.default_shm_size,
+            ipc_mode=config.default_ipc_mode,
+            dns=tuple(config.dns),
+            dns_search=tuple(config.dns_search),
+            dns_options=tuple(config.dns_opts),
+        ),
     )
     snapshots.cleanup()
     registries = Registries(
@@ -102,6 +112,8 @@ def build_services(config: DaemonConfig) -> Services:
         content,
         BlobMetadata(db),
         endpoints=EndpointConfig(config.registry_mirrors, config.insecure_registries),
+        max_downloads=config.max_concurrent_downloads or 3,
+        max_uploads=config.max_concurrent_uploads or 5,
     )
     return Services(
         config=config,

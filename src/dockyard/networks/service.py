@@ -61,6 +61,7 @@ class NetworkConfig:
     ip_masq: bool = True
     userland_proxy: bool = True
     mtu: int = 1500
+    dns: tuple[str, ...] = ()  # the daemon's --dns: the embedded DNS forwards there
 
 
 @dataclass
@@ -755,6 +756,8 @@ class NetworkService:
             resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             resolv = ""
+        if self._cfg.dns:
+            resolv = "".join(f"nameserver {server}\n" for server in self._cfg.dns)
         server = DNSServer(lambda name: self.lookup(cid, name), host_resolvers(resolv))
         await server.start(sandbox.netns)
         sandbox.dns = server

@@ -9,7 +9,13 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.containers.service import ContainerService
-from dockyard.daemon.app import API_VERSION, SERVICES_KEY, json_body, json_response
+from dockyard.daemon.app import (
+    API_VERSION,
+    SERVICES_KEY,
+    experimental,
+    json_body,
+    json_response,
+)
 from dockyard.daemon.relay import relay_attach
 from dockyard.daemon.streams import frame, hijack
 from dockyard.runtime import OCIRuntimeError
@@ -59,7 +65,11 @@ async def start(request: web.Request) -> web.StreamResponse:
     conn = await hijack(
         request,
         RAW if tty else MULTIPLEXED,
-        {"Api-Version": API_VERSION, "Docker-Experimental": "false", "Ostype": "linux"},
+        {
+            "Api-Version": API_VERSION,
+            "Docker-Experimental": experimental(request),
+            "Ostype": "linux",
+        },
     )
     try:
         try:

@@ -55,7 +55,7 @@ async def version(request: web.Request) -> web.Response:
             "ApiVersion": API_VERSION,
             "Arch": "amd64",
             "BuildTime": "",
-            "Experimental": "false",
+            "Experimental": "true" if s.config.experimental else "false",
             "GitCommit": "",
             "GoVersion": f"python{platform.python_version()}",
             "KernelVersion": kernel,
@@ -67,21 +67,22 @@ async def version(request: web.Request) -> web.Response:
     runc_version = _runc_version(s.config.runtime)
     if runc_version:
         components.append({"Name": "runc", "Version": runc_version, "Details": {"GitCommit": ""}})
-    return json_response(
-        {
-            "Platform": {"Name": "Dockyard Engine"},
-            "Components": components,
-            "Version": __version__,
-            "ApiVersion": API_VERSION,
-            "MinAPIVersion": MIN_API_VERSION,
-            "GitCommit": "",
-            "GoVersion": f"python{platform.python_version()}",
-            "Os": "linux",
-            "Arch": "amd64",
-            "KernelVersion": kernel,
-            "BuildTime": "",
-        }
-    )
+    body: dict[str, Any] = {
+        "Platform": {"Name": "Dockyard Engine"},
+        "Components": components,
+        "Version": __version__,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": "linux",
+        "Arch": "amd64",
+        "KernelVersion": kernel,
+    }
+    if s.config.experimental:
+        body["Experimental"] = True  # omitempty in dockerd's types.Version
+    body["BuildTime"] = ""
+    return json_response(body)
 
 
 def _os_release() -> tuple[str, str]:
@@ -172,8 +173,8 @@ async def info(request: web.Request) -> web.Response:
             "HttpsProxy": "",
             "NoProxy": "",
             "Name": socket.gethostname(),
-            "Labels": [],
-            "ExperimentalBuild": False,
+            "Labels": list(s.config.labels),
+            "ExperimentalBuild": s.config.experimental,
             "ServerVersion": __version__,
             "Runtimes": {"runc": {"path": s.config.runtime}},
             "DefaultRuntime": "runc",
