@@ -105,6 +105,25 @@ class CreateOptions:
     ipc: str = ""
     uts: str = ""
     group_add: Sequence[str] = ()
+    security_opts: Sequence[str] = ()
+    oom_score_adj: int = 0
+    oom_kill_disable: bool = False
+    memory_swappiness: int = -1
+    cgroupns: str = ""
+    cgroup_parent: str = ""
+    domainname: str = ""
+    mac_address: str = ""
+    label_files: Sequence[str] = ()
+    annotations: Sequence[str] = ()
+    runtime: str = ""
+    volume_driver: str = ""
+    blkio_weight_devices: Sequence[str] = ()
+    device_read_bps: Sequence[str] = ()
+    device_write_bps: Sequence[str] = ()
+    device_read_iops: Sequence[str] = ()
+    device_write_iops: Sequence[str] = ()
+    cidfile: str = ""
+    attach: Sequence[str] = ()
     extra: dict[str, Any]
 
     def __init__(self, image: str, **options: Any) -> None:
@@ -255,6 +274,94 @@ def env_value(item: str) -> str:
         return item
     found = os.environ.get(key)
     return f"{key}={found}" if found is not None else item
+
+
+def parse_label_file(path: str) -> list[str]:
+    """docker's label-file: ``K=V`` lines; comments and lines without ``=`` are skipped."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}") from exc
+    out = []
+    for line in text.removeprefix("\ufeff").splitlines():
+        line = line.lstrip(_WHITESPACE)
+        if line and not line.startswith("#") and "=" in line:
+            out.append(line)
+    return out
+
+
+def parse_security_opts(values: Sequence[str]) -> tuple[list[str], bool]:
+    """docker's parseSecurityOpts and parseSystemPaths: a ``seccomp=<file>`` is sent as the
+    file's compact JSON; ``systempaths=unconfined`` leaves SecurityOpt and unmasks /proc."""
+    import json
+
+    out: list[str] = []
+    unconfined_paths = False
+    for opt in values:
+        opt = opt.strip()
+        if opt != "no-new-privileges" and "=" not in opt and ":" not in opt:
+            raise InvalidArgument(f'Invalid --security-opt: "{opt}"')
+        if opt == "systempaths=unconfined":
+            unconfined_paths = True
+            continue
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "seccomp" and sep and value not in ("unconfined", "builtin"):
+            try:
+                with open(value, "rb") as fh:
+                    raw = fh.read()
+            except OSError as exc:
+                reason = (exc.strerror or str(exc)).lower()
+                raise InvalidArgument(
+                    f"opening seccomp profile ({value}) failed: open {value}: {reason}"
+                ) from exc
+            try:
+                compact = json.dumps(json.loads(raw), separators=(",", ":"))
+            except ValueError as exc:
+                raise InvalidArgument(
+                    f"compacting json for seccomp profile ({value}) failed: {exc}"
+                ) from exc
+            out.append(f"seccomp={compact}")
+        else:
+            out.append(opt)
+    return out, unconfined_paths
+
+
+def _throttle(spec: str, *, rate_is_bytes: bool) -> dict[str, Any]:
+    """``/dev/sda:1mb`` (``--device-read-bps``) or ``/dev/sda:100`` (iops) → {Path, Rate}."""
+    path, sep, value = spec.rpartition(":")
+    if not sep or not path.startswith("/dev/"):
+        raise InvalidArgument(f"bad format: {spec}")
+    if rate_is_bytes:
+        from dockyard.units import ram_in_bytes
+
+        try:
+            rate = ram_in_bytes(value)
+        except ValueError:
+            raise InvalidArgument(
+                f"invalid rate for device: {spec}. The correct format is <device-path>:<number>"
+                "[<unit>]. Number must be a positive integer. Unit is optional and can be kb, "
+                "mb, or gb"
+            ) from None
+    else:
+        if not value.isdigit():
+            raise InvalidArgument(
+                f"invalid rate for device: {spec}. The correct format is <device-path>:<number>."
+                " Number must be a positive integer"
+            )
+        rate = int(value)
+    return {"Path": path, "Rate": rate}
+
+
+def _weight_device(spec: str) -> dict[str, Any]:
+    path, sep, value = spec.rpartition(":")
+    if not sep or not path.startswith("/dev/"):
+        raise InvalidArgument(f"bad format: {spec}")
+    if not value.isdigit() or not (10 <= int(value) <= 1000 or int(value) == 0):
+        raise InvalidArgument(f"invalid weight for device: {spec}")
+    return {"Path": path, "Weight": int(value)}
 
 
 def _kv_map(items: Sequence[str]) -> dict[str, str]:
@@ -465,6 +572,24 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
     exposed, bindings = parse_ports(opts.publish, opts.expose)
     network = opts.network or "default"
     attach_stdin = opts.interactive and not opts.detach
+    attach_stdout = attach_stderr = not opts.detach
+    if opts.attach:
+        streams = {a.lower() for a in opts.attach}
+        for stream in streams:
+            if stream not in ("stdin", "stdout", "stderr"):
+                raise InvalidArgument(
+                    f'invalid argument "{stream}" for "-a, --attach" flag: valid streams '
+                    "are STDIN, STDOUT and STDERR"
+                )
+        attach_stdin = "stdin" in streams
+        attach_stdout = "stdout" in streams
+        attach_stderr = "stderr" in streams
+    if opts.mac_address and not re.fullmatch(
+        r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", opts.mac_address
+    ):
+        raise InvalidArgument(f"{opts.mac_address} is not a valid mac address")
+    labels = [line for path in opts.label_files for line in parse_label_file(path)]
+    labels.extend(opts.labels)
 
     host: dict[str, Any] = {k: _copy(v) for k, v in _HOST_CONFIG_TEMPLATE}
     binds, anonymous = _split_volumes(opts.volumes)
@@ -519,26 +644,57 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
     host["IpcMode"] = opts.ipc
     host["UTSMode"] = opts.uts
     host["GroupAdd"] = list(opts.group_add) or None
+    security, unconfined_paths = parse_security_opts(opts.security_opts)
+    host["SecurityOpt"] = security or None
+    if unconfined_paths:
+        host["MaskedPaths"] = []
+        host["ReadonlyPaths"] = []
+    host["OomScoreAdj"] = opts.oom_score_adj
+    host["OomKillDisable"] = opts.oom_kill_disable
+    if opts.memory_swappiness != -1 and not 0 <= opts.memory_swappiness <= 100:
+        raise InvalidArgument(
+            f"invalid value: {opts.memory_swappiness}. Valid memory swappiness range is 0-100"
+        )
+    host["MemorySwappiness"] = opts.memory_swappiness
+    if opts.cgroupns not in ("", "host", "private"):
+        raise InvalidArgument("--cgroupns: invalid CGROUP mode")
+    host["CgroupnsMode"] = opts.cgroupns
+    host["CgroupParent"] = opts.cgroup_parent
+    host["VolumeDriver"] = opts.volume_driver
+    host["ContainerIDFile"] = opts.cidfile
+    if opts.runtime:
+        host["Runtime"] = opts.runtime
+    host["BlkioWeightDevice"] = [_weight_device(d) for d in opts.blkio_weight_devices]
+    host["BlkioDeviceReadBps"] = [_throttle(d, rate_is_bytes=True) for d in opts.device_read_bps]
+    host["BlkioDeviceWriteBps"] = [_throttle(d, rate_is_bytes=True) for d in opts.device_write_bps]
+    host["BlkioDeviceReadIOps"] = [_throttle(d, rate_is_bytes=False) for d in opts.device_read_iops]
+    host["BlkioDeviceWriteIOps"] = [
+        _throttle(d, rate_is_bytes=False) for d in opts.device_write_iops
+    ]
+    if opts.annotations:
+        host["Annotations"] = _kv_map(opts.annotations)
     host.update(opts.extra)
     host = {k: v for k, v in host.items() if not (k in _OMITEMPTY_HOST and v is None)}
 
     endpoints: dict[str, Any] = {}
     if network == "default":
         endpoints["default"] = {k: _copy(v) for k, v in _EMPTY_ENDPOINT}
-    elif opts.network_aliases or opts.ip:
+        endpoints["default"]["MacAddress"] = opts.mac_address
+    elif opts.network_aliases or opts.ip or opts.mac_address:
         endpoint = {k: _copy(v) for k, v in _EMPTY_ENDPOINT}
         if opts.network_aliases:
             endpoint["Aliases"] = list(opts.network_aliases)
         if opts.ip:
             endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
+        endpoint["MacAddress"] = opts.mac_address
         endpoints[network] = endpoint
     body: dict[str, Any] = {
         "Hostname": opts.hostname,
-        "Domainname": "",
+        "Domainname": opts.domainname,
         "User": opts.user,
         "AttachStdin": attach_stdin,
-        "AttachStdout": not opts.detach,
-        "AttachStderr": not opts.detach,
+        "AttachStdout": attach_stdout,
+        "AttachStderr": attach_stderr,
     }
     if exposed:
         body["ExposedPorts"] = exposed
@@ -561,7 +717,7 @@ def build_create_body(opts: CreateOptions) -> dict[str, Any]:
             "WorkingDir": opts.workdir,
             "Entrypoint": None if opts.entrypoint is None else [opts.entrypoint],
             "OnBuild": None,
-            "Labels": _kv_map(opts.labels),
+            "Labels": _kv_map(labels),
         }
     )
     if opts.stop_signal:

@@ -279,6 +279,74 @@ CREATE_FLAGS: tuple[Flag, ...] = (
     Flag(
         "-w", "--workdir", dest="workdir", default="", help="Working directory inside the container"
     ),
+    Flag("-a", "--attach", dest="attach", kind=LIST, help="Attach to STDIN, STDOUT or STDERR"),
+    Flag(
+        "--annotation",
+        dest="annotation",
+        kind=LIST,
+        help="Add an annotation to the container (passed through to the OCI runtime)",
+    ),
+    Flag(
+        "--blkio-weight-device",
+        dest="blkio_weight_device",
+        kind=LIST,
+        help="Block IO weight (relative device weight)",
+    ),
+    Flag("--cgroup-parent", dest="cgroup_parent", default="", help="Optional parent cgroup"),
+    Flag("--cgroupns", dest="cgroupns", default="", help="Cgroup namespace to use (host|private)"),
+    Flag("--cidfile", dest="cidfile", default="", help="Write the container ID to the file"),
+    Flag(
+        "--device-read-bps",
+        dest="device_read_bps",
+        kind=LIST,
+        help="Limit read rate (bytes per second) from a device",
+    ),
+    Flag(
+        "--device-read-iops",
+        dest="device_read_iops",
+        kind=LIST,
+        help="Limit read rate (IO per second) from a device",
+    ),
+    Flag(
+        "--device-write-bps",
+        dest="device_write_bps",
+        kind=LIST,
+        help="Limit write rate (bytes per second) to a device",
+    ),
+    Flag(
+        "--device-write-iops",
+        dest="device_write_iops",
+        kind=LIST,
+        help="Limit write rate (IO per second) to a device",
+    ),
+    Flag("--domainname", dest="domainname", default="", help="Container NIS domain name"),
+    Flag(
+        "--label-file", dest="label_file", kind=LIST, help="Read in a line delimited file of labels"
+    ),
+    Flag(
+        "--mac-address",
+        dest="mac_address",
+        default="",
+        help="Container MAC address (e.g., 92:d0:c6:0a:29:33)",
+    ),
+    Flag(
+        "--memory-swappiness",
+        dest="memory_swappiness",
+        kind=INT,
+        default=-1,
+        help="Tune container memory swappiness (0 to 100)",
+    ),
+    Flag("--oom-kill-disable", dest="oom_kill_disable", kind=BOOL, help="Disable OOM Killer"),
+    Flag(
+        "--oom-score-adj",
+        dest="oom_score_adj",
+        kind=INT,
+        default=0,
+        help="Tune host's OOM preferences (-1000 to 1000)",
+    ),
+    Flag("--runtime", dest="runtime", default="", help="Runtime to use for this container"),
+    Flag("--security-opt", dest="security_opt", kind=LIST, help="Security Options"),
+    Flag("--volume-driver", dest="volume_driver", default="", help="Optional volume driver"),
 )
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -326,6 +394,8 @@ def run_command(state: CLIState, command_path: str, opts: Mapping[str, Any]) -> 
     """``run``: create, then attach/wait/start; the container's exit status (or docker's
     125/126/127 when it could not be made or started)."""
     detach = bool(opts["detach"])
+    if detach and opts["attach"]:
+        raise StatusError(1, "conflicting options: cannot specify both --attach and --detach")
     _, body = body_from_options(command_path, opts, detach=detach)
     interactive, tty = bool(opts["interactive"]), bool(opts["tty"])
     if not detach and interactive and tty and not is_terminal(0):
@@ -357,7 +427,9 @@ def run_command(state: CLIState, command_path: str, opts: Mapping[str, Any]) -> 
         client,
         cid,
         detach=detach,
-        stdin=interactive,
+        stdin=bool(body["AttachStdin"]) if opts["attach"] else interactive,
+        stdout=bool(body["AttachStdout"]),
+        stderr=bool(body["AttachStderr"]),
         tty=tty,
         auto_remove=bool(opts["auto_remove"]),
         proxy=SignalProxy(client, cid, forward=True).start() if opts["sig_proxy"] else None,
@@ -426,22 +498,52 @@ def create_container(
     the daemon's warnings; return the new ID."""
     image = str(body["Image"])
     client = state.client()
-    if pull == "always":
-        pull_for_create(state, image, quiet=quiet, platform=platform)
+    cidfile = str((body.get("HostConfig") or {}).get("ContainerIDFile") or "")
+    cid_fd = _open_cidfile(cidfile) if cidfile else None
     try:
-        response = client.container_create(body, name=name, platform=platform)
-    except NotFound:
-        if pull not in ("missing", ""):
-            raise
-        if not quiet:
-            sys.stderr.write(f"Unable to find image '{_familiar_with_tag(image)}' locally\n")
-            sys.stderr.flush()
-        pull_for_create(state, image, quiet=quiet, platform=platform)
-        response = client.container_create(body, name=name, platform=platform)
+        if pull == "always":
+            pull_for_create(state, image, quiet=quiet, platform=platform)
+        try:
+            response = client.container_create(body, name=name, platform=platform)
+        except NotFound:
+            if pull not in ("missing", ""):
+                raise
+            if not quiet:
+                sys.stderr.write(f"Unable to find image '{_familiar_with_tag(image)}' locally\n")
+                sys.stderr.flush()
+            pull_for_create(state, image, quiet=quiet, platform=platform)
+            response = client.container_create(body, name=name, platform=platform)
+    except BaseException:
+        if cid_fd is not None:
+            os.close(cid_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(cidfile)  # the docker CLI leaves no empty ID file behind
+        raise
+    cid = str(response["Id"])
+    if cid_fd is not None:
+        try:
+            os.write(cid_fd, cid.encode())
+        finally:
+            os.close(cid_fd)
     for warning in response.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {warning}\n")
     sys.stderr.flush()
-    return str(response["Id"])
+    return cid
+
+
+def _open_cidfile(path: str) -> int:
+    """``--cidfile``: a new file (an existing one means another container may own it)."""
+    if os.path.exists(path):
+        raise InvalidArgument(
+            f"container ID file found, make sure the other container isn't running or delete {path}"
+        )
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise InvalidArgument(
+            f"failed to create the container ID file: open {path}: {reason}"
+        ) from exc
 
 
 def _validate_pull(value: str) -> str | None:
@@ -549,6 +651,25 @@ def body_from_options(
         ipc=opts["ipc"],
         uts=opts["uts"],
         group_add=opts["group_add"],
+        security_opts=opts["security_opt"],
+        oom_score_adj=opts["oom_score_adj"],
+        oom_kill_disable=bool(opts["oom_kill_disable"]),
+        memory_swappiness=opts["memory_swappiness"],
+        cgroupns=opts["cgroupns"],
+        cgroup_parent=opts["cgroup_parent"],
+        domainname=opts["domainname"],
+        mac_address=opts["mac_address"],
+        label_files=opts["label_file"],
+        annotations=opts["annotation"],
+        runtime=opts["runtime"],
+        volume_driver=opts["volume_driver"],
+        blkio_weight_devices=opts["blkio_weight_device"],
+        device_read_bps=opts["device_read_bps"],
+        device_write_bps=opts["device_write_bps"],
+        device_read_iops=opts["device_read_iops"],
+        device_write_iops=opts["device_write_iops"],
+        cidfile=opts["cidfile"],
+        attach=opts["attach"],
     )
     try:
         body = build_create_body(spec)
@@ -563,6 +684,8 @@ def attach_and_start(
     *,
     detach: bool = False,
     stdin: bool,
+    stdout: bool = True,
+    stderr: bool = True,
     tty: bool,
     auto_remove: bool,
     proxy: SignalProxy | None,
@@ -583,7 +706,7 @@ def attach_and_start(
         if detach:
             _write_out(cid)  # docker prints the ID before the start answers
         else:
-            conn = client.container_attach(cid, stdin=stdin, stdout=True, stderr=True)
+            conn = client.container_attach(cid, stdin=stdin, stdout=stdout, stderr=stderr)
         waiter = client.container_wait(cid, condition="removed" if auto_remove else "next-exit")
         if conn is not None:
             stdin_f, stdout_f, stderr_f = binary_stdio()

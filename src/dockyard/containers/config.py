@@ -14,6 +14,7 @@ from dockyard.containers.health import validate_healthcheck
 from dockyard.containers.hostconfig import check_namespace_modes, device_cgroup_rule
 from dockyard.containers.mounts import validate_host_mounts
 from dockyard.containers.ocispec import DEFAULT_SHM_SIZE
+from dockyard.containers.security import block_io_devices, check_confinement
 from dockyard.errors import InvalidArgument
 
 __all__ = [
@@ -32,6 +33,7 @@ class ContainerDefaults:
 
     shm_size: int = DEFAULT_SHM_SIZE
     ipc_mode: str = "private"
+    cgroupns_mode: str = "host"  # dockerd: "private" on cgroup v2 hosts, "host" on v1
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
@@ -210,12 +212,18 @@ def validate_host_config(
     hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
     validate_host_mounts(hc)
     check_namespace_modes(hc)
+    check_confinement(hc)
+    runtime = hc.get("Runtime") or ""
+    if runtime not in ("", "runc"):
+        raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
+    block_io_devices(hc)  # the devices must exist at create, as dockerd checks
     # docker 20+: "private" unless asked or daemon.json's default-ipc-mode says otherwise
     hc["IpcMode"] = hc.get("IpcMode") or defaults.ipc_mode
     shm = hc.get("ShmSize") or 0
     if not isinstance(shm, int) or isinstance(shm, bool) or shm < 0:
         raise InvalidArgument("SHM size can not be less than 0")
     hc["ShmSize"] = shm or defaults.shm_size
+    hc["CgroupnsMode"] = hc.get("CgroupnsMode") or defaults.cgroupns_mode
     for rule in hc.get("DeviceCgroupRules") or []:
         device_cgroup_rule(str(rule))
     return hc

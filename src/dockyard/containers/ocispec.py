@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dockyard.containers.security import seccomp_to_oci
 from dockyard.errors import InvalidArgument
 
 __all__ = [
@@ -161,6 +162,7 @@ class SpecOptions:
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
     hostname: str = ""
+    domainname: str = ""
     tty: bool = False
     open_stdin: bool = False  # conmon's -i; kept for the record, the spec has no stdin field
     network_mode: str = "private"
@@ -195,7 +197,14 @@ class SpecOptions:
     sysctls: dict[str, str] = field(default_factory=dict)
     rlimits: list[dict[str, Any]] = field(default_factory=list)
     masked_paths_extra: list[str] = field(default_factory=list)
+    masked_paths: list[str] | None = None  # HostConfig.MaskedPaths: None keeps the defaults
+    readonly_paths: list[str] | None = None  # HostConfig.ReadonlyPaths, likewise
+    writable_cgroups: bool = False
+    memory_swappiness: int = -1  # -1: the kernel's (unset)
+    oom_kill_disable: bool = False
+    block_io: dict[str, Any] = field(default_factory=dict)  # device weights and throttles
     seccomp: dict[str, Any] | None = None
+    seccomp_profile: str = ""  # a Docker profile's JSON, converted for the final capabilities
     host_capabilities: list[str] | None = None  # None: read CapEff of this process
 
 
@@ -239,12 +248,15 @@ def build_runtime_spec(opts: SpecOptions) -> dict[str, Any]:
         "cgroupsPath": opts.cgroups_path,
         "sysctl": _sysctls(opts, own_netns),
         "maskedPaths": [] if opts.privileged else _masked_paths(opts),
-        "readonlyPaths": [] if opts.privileged else list(DEFAULT_READONLY_PATHS),
+        "readonlyPaths": [] if opts.privileged else _readonly_paths(opts),
     }
     if not opts.cgroups_path:
         del linux["cgroupsPath"]
-    if opts.seccomp is not None and not opts.privileged:
-        linux["seccomp"] = opts.seccomp
+    seccomp = opts.seccomp
+    if opts.seccomp_profile and opts.seccomp_profile != "unconfined":
+        seccomp = seccomp_to_oci(opts.seccomp_profile, caps)
+    if seccomp is not None and not opts.privileged:
+        linux["seccomp"] = seccomp
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
@@ -255,6 +267,10 @@ def build_runtime_spec(opts: SpecOptions) -> dict[str, Any]:
     }
     if opts.hostname and uts_private:
         spec["hostname"] = opts.hostname
+    if opts.domainname and uts_private:
+        spec["domainname"] = opts.domainname  # runc >= 1.2
+        # older runc ignores the field: the UTS namespace's sysctl does the same
+        linux["sysctl"].setdefault("kernel.domainname", opts.domainname)
     if opts.annotations:
         spec["annotations"] = dict(opts.annotations)
     return spec
@@ -382,7 +398,8 @@ def _capabilities(opts: SpecOptions) -> list[str]:
 
 def _default_mounts(opts: SpecOptions) -> list[dict[str, Any]]:
     sys_opts = ["nosuid", "noexec", "nodev"] + ([] if opts.privileged else ["ro"])
-    cgroup_opts = ([] if opts.privileged else ["ro"]) + ["nosuid", "noexec", "nodev"]
+    writable = opts.privileged or opts.writable_cgroups
+    cgroup_opts = ([] if writable else ["ro"]) + ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, Any]] = [
         {
             "destination": "/proc",
@@ -543,6 +560,10 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
         memory["swap"] = swap
     if opts.memory_reservation:
         memory["reservation"] = opts.memory_reservation
+    if opts.memory_swappiness >= 0:
+        memory["swappiness"] = opts.memory_swappiness
+    if opts.oom_kill_disable:
+        memory["disableOOMKiller"] = True
     if memory:
         res["memory"] = memory
 
@@ -563,8 +584,11 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
     if cpu:
         res["cpu"] = cpu
 
+    block_io: dict[str, Any] = dict(opts.block_io)
     if opts.blkio_weight:
-        res["blockIO"] = {"weight": opts.blkio_weight}
+        block_io["weight"] = opts.blkio_weight
+    if block_io:
+        res["blockIO"] = block_io
     if opts.pids_limit:
         res["pids"] = {"limit": opts.pids_limit if opts.pids_limit > 0 else -1}
     return res
@@ -668,7 +692,15 @@ def _rlimits(requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _masked_paths(opts: SpecOptions) -> list[str]:
+    if opts.masked_paths is not None:
+        return list(opts.masked_paths)
     return _dedupe([*DEFAULT_MASKED_PATHS, *opts.masked_paths_extra])
+
+
+def _readonly_paths(opts: SpecOptions) -> list[str]:
+    if opts.readonly_paths is not None:
+        return list(opts.readonly_paths)
+    return list(DEFAULT_READONLY_PATHS)
 
 
 def _dedupe(items: Iterable[_T]) -> list[_T]:

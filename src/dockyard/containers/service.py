@@ -46,6 +46,7 @@ from dockyard.containers.networking import NetSetupLike, NetworkManager
 from dockyard.containers.ocispec import SpecOptions, build_runtime_spec, host_devices
 from dockyard.containers.record import ContainerRecord, ContainerState
 from dockyard.containers.securejoin import mkdir_in_root
+from dockyard.containers.security import block_io_devices, parse_security_opts
 from dockyard.containers.signals import parse_signal
 from dockyard.containers.timefmt import now_ns, rfc3339
 from dockyard.containers.users import resolve_user
@@ -304,7 +305,7 @@ class ContainerService:
         try:
             self._mounts.create(cid, host_config, config, lambda ref: self.get(ref).id)
             if self._net is not None:
-                self._net.on_create(cid, name, host_config, body.get("NetworkingConfig"))
+                self._net.on_create(cid, name, host_config, _networking_of(body, host_config))
             self._snapshots.prepare(cid, self._images.rootfs_parent(image))
             self._save(record)
         except BaseException:
@@ -554,6 +555,7 @@ class ContainerService:
                     "options": ["rbind", "rprivate"],
                 }
             )
+        security = parse_security_opts(hc.get("SecurityOpt"))
         devices, device_access = devices_from_host_config(hc.get("Devices"))
         if hc.get("Privileged"):
             devices = host_devices() + devices
@@ -585,8 +587,18 @@ class ContainerService:
                 privileged=bool(hc.get("Privileged")),
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
                 shm_size=int(hc.get("ShmSize") or 0) or self._defaults.shm_size,
+                no_new_privileges=security.no_new_privileges,
+                seccomp_profile=security.seccomp_profile,
+                writable_cgroups=security.writable_cgroups,
+                masked_paths=_optional_list(hc.get("MaskedPaths")),
+                readonly_paths=_optional_list(hc.get("ReadonlyPaths")),
+                oom_score_adj=int(hc.get("OomScoreAdj") or 0),
+                cgroupns_private=hc.get("CgroupnsMode") == "private",
+                memory_swappiness=_swappiness(hc.get("MemorySwappiness")),
+                oom_kill_disable=bool(hc.get("OomKillDisable")),
+                block_io=block_io_devices(hc),
                 extra_mounts=extra_mounts,
-                cgroups_path=f"{self._cgroup_parent}/{record.id}",
+                cgroups_path=f"{self._cgroup_parent_of(hc)}/{record.id}",
                 memory=int(hc.get("Memory") or 0),
                 memory_swap=int(hc.get("MemorySwap") or 0),
                 memory_reservation=int(hc.get("MemoryReservation") or 0),
@@ -599,11 +611,18 @@ class ContainerService:
                 blkio_weight=int(hc.get("BlkioWeight") or 0),
                 pids_limit=int(hc.get("PidsLimit") or 0),
                 annotations={
-                    "org.opencontainers.image.stopSignal": config.get("StopSignal") or "SIGTERM"
+                    **{str(k): str(v) for k, v in (hc.get("Annotations") or {}).items()},
+                    "org.opencontainers.image.stopSignal": config.get("StopSignal") or "SIGTERM",
                 },
+                domainname=str(config.get("Domainname") or ""),
                 sysctls=dict(hc.get("Sysctls") or {}),
             )
         )
+
+    def _cgroup_parent_of(self, hc: dict[str, Any]) -> str:
+        """``--cgroup-parent`` (made absolute, as dockerd's cgroupfs driver does) or ours."""
+        own = str(hc.get("CgroupParent") or "").strip("/")
+        return f"/{own}" if own else self._cgroup_parent
 
     def _mount_shm(self, record: ContainerRecord) -> Path:
         """The host tmpfs a shareable container's ``/dev/shm`` is (``ShmSize``, 64 MiB)."""
@@ -1529,6 +1548,30 @@ def _atomic_write(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def _networking_of(body: dict[str, Any], host_config: dict[str, Any]) -> dict[str, Any] | None:
+    """NetworkingConfig, with the deprecated container-level ``MacAddress`` (API < 1.44, the
+    docker SDK's ``mac_address``) moved to the primary endpoint, as dockerd does."""
+    networking = body.get("NetworkingConfig")
+    mac = body.get("MacAddress")
+    if not mac:
+        return networking
+    endpoints = dict((networking or {}).get("EndpointsConfig") or {})
+    mode = str(host_config.get("NetworkMode") or "default")
+    primary = dict(endpoints.get(mode) or {})
+    primary["MacAddress"] = primary.get("MacAddress") or mac
+    endpoints[mode] = primary
+    return {**(networking or {}), "EndpointsConfig": endpoints}
+
+
+def _optional_list(value: Any) -> list[str] | None:
+    """HostConfig.MaskedPaths/ReadonlyPaths: null keeps the defaults, [] unmasks all."""
+    return None if value is None else [str(v) for v in value]
+
+
+def _swappiness(value: Any) -> int:
+    return -1 if value is None else int(value)
 
 
 def _resolv_conf(host_config: dict[str, Any], network_mode: str) -> str:

@@ -47,6 +47,7 @@ _KNOWN_KEYS = {
     "mtu",
     "default-shm-size",
     "default-ipc-mode",
+    "default-cgroupns-mode",
     "labels",
     "storage-driver",
     "experimental",
@@ -91,6 +92,7 @@ class DaemonConfig:
     mtu: int = 0
     default_shm_size: int = 64 * 1024 * 1024
     default_ipc_mode: str = "private"
+    default_cgroupns_mode: str = field(default_factory=lambda: _cgroupns_default())
     labels: list[str] = field(default_factory=list)
     storage_driver: str = "overlay2"
     experimental: bool = False
@@ -186,6 +188,11 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
     return cfg
 
 
+def _cgroupns_default() -> str:
+    """dockerd's default cgroup namespace mode: private on cgroup v2 hosts, host on v1."""
+    return "private" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "host"
+
+
 def _strings(raw: dict[str, Any], key: str, file: Path) -> list[str]:
     value = raw.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -206,6 +213,7 @@ def _load_defaults(cfg: DaemonConfig, raw: dict[str, Any], file: Path) -> None:
     if "default-shm-size" in raw:
         cfg.default_shm_size = parse_size(str(raw["default-shm-size"]), "default-shm-size")
     cfg.default_ipc_mode = str(raw.get("default-ipc-mode") or cfg.default_ipc_mode)
+    cfg.default_cgroupns_mode = str(raw.get("default-cgroupns-mode") or cfg.default_cgroupns_mode)
     cfg.storage_driver = str(raw.get("storage-driver") or cfg.storage_driver)
     cfg.experimental = bool(raw.get("experimental", False))
     for key in ("max-concurrent-downloads", "max-concurrent-uploads"):
@@ -235,6 +243,8 @@ def check_config(cfg: DaemonConfig) -> None:
     """dockerd's validation of the merged options (flags over daemon.json)."""
     if cfg.default_ipc_mode not in _IPC_MODES:
         raise InvalidArgument(f"invalid default IPC mode: {cfg.default_ipc_mode}")
+    if cfg.default_cgroupns_mode not in ("host", "private"):
+        raise InvalidArgument(f"invalid default cgroup namespace mode: {cfg.default_cgroupns_mode}")
     if cfg.default_shm_size <= 0:
         raise InvalidArgument(f"invalid default shm size: {cfg.default_shm_size}")
     if cfg.mtu < 0 or (cfg.mtu and cfg.mtu < 68):

@@ -83,6 +83,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--default-ipc-mode", help='"private" (default) or "shareable"')
     p.add_argument(
+        "--default-cgroupns-mode", help='"host" or "private" (default: private on cgroup v2)'
+    )
+    p.add_argument(
         "--label", action="append", dest="labels", default=[], help="key=value label of the daemon"
     )
     p.add_argument("--storage-driver", "-s", help="storage driver (overlay2 only)")
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "mtu": args.mtu,
         "default_shm_size": args.default_shm_size,
         "default_ipc_mode": args.default_ipc_mode,
+        "default_cgroupns_mode": args.default_cgroupns_mode,
         "labels": args.labels,
         "storage_driver": args.storage_driver,
         "experimental": args.experimental,

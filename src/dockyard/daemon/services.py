@@ -101,6 +101,7 @@ def build_services(config: DaemonConfig) -> Services:
         defaults=ContainerDefaults(
             shm_size=config.default_shm_size,
             ipc_mode=config.default_ipc_mode,
+            cgroupns_mode=config.default_cgroupns_mode,
             dns=tuple(config.dns),
             dns_search=tuple(config.dns_search),
             dns_options=tuple(config.dns_opts),

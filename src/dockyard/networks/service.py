@@ -24,6 +24,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import socket
 import struct
@@ -47,6 +48,7 @@ __all__ = ["NetSetup", "NetworkConfig", "NetworkService"]
 log = logging.getLogger(__name__)
 
 PREDEFINED = ("bridge", "host", "none")
+_MAC = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
 _OPT_BRIDGE = "com.docker.network.bridge.name"
 _OPT_MTU = "com.docker.network.driver.mtu"
 
@@ -537,6 +539,9 @@ class NetworkService:
                 )
 
     def _validate_endpoint(self, rec: dict[str, Any], conf: dict[str, Any]) -> None:
+        mac = (conf or {}).get("MacAddress") or ""
+        if mac and not _MAC.fullmatch(str(mac)):
+            raise errors.InvalidArgument(f"invalid MAC address: {mac}")
         ipv4 = ((conf or {}).get("IPAMConfig") or {}).get("IPv4Address")
         if ipv4:
             if not self._is_user(rec):
@@ -651,7 +656,7 @@ class NetworkService:
             addr = ipam.allocate_address(cfg, used, requested)
             state: dict[str, str | int] = {
                 "endpoint_id": secrets.token_hex(32),
-                "mac": ipam.mac_for(addr),
+                "mac": str(row["config"].get("MacAddress") or "").lower() or ipam.mac_for(addr),
                 "prefixlen": cfg.subnet.prefixlen,
                 "gateway": str(cfg.gateway),
                 "ifname": ifname,
@@ -983,6 +988,7 @@ def _endpoint_config(conf: dict[str, Any], name: str) -> dict[str, Any]:
         "Links": conf.get("Links") or None,
         "Aliases": list(conf.get("Aliases") or []) or None,
         "DriverOpts": conf.get("DriverOpts") or None,
+        "MacAddress": conf.get("MacAddress") or "",
         "Name": name,
     }
 
