@@ -29,6 +29,7 @@ CONFIG = {
     "experimental": True,
     "storage-driver": "overlay2",
     "max-concurrent-downloads": 2,
+    "seccomp-profile": "unconfined",
 }
 
 
@@ -86,6 +87,13 @@ def test_shm_size_ipc_mode_and_mtu(configured: TestDaemon) -> None:
     assert r[0] == 400 and "SHM size can not be less than 0" in r[1]["message"]
 
 
+def test_seccomp_profile_unconfined(configured: TestDaemon) -> None:
+    out = _out(configured, "run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status")
+    assert out.split() == ["Seccomp:", "0"]
+    info = json.loads(_out(configured, "info", "--format", "{{json .SecurityOptions}}"))
+    assert not any(o.startswith("name=seccomp") for o in info), info
+
+
 def test_info_labels_and_experimental(configured: TestDaemon) -> None:
     info = json.loads(_out(configured, "info", "--format", "{{json .}}"))
     assert info["Labels"] == ["site=lab"] and info["ExperimentalBuild"] is True
@@ -103,6 +111,7 @@ def test_info_labels_and_experimental(configured: TestDaemon) -> None:
         ({"labels": ["novalue"]}, "bad attribute format: novalue"),
         ({"mtu": "big"}, "mtu must be a number"),
         ({"dns": "1.1.1.1"}, "dns must be a list of strings"),
+        ({"seccomp-profile": "/nonexistent.json"}, "opening seccomp profile (/nonexistent.json)"),
     ],
 )
 def test_bad_values_stop_the_daemon(

@@ -259,3 +259,25 @@ def test_attach_streams(daemon: TestDaemon, which: str) -> None:
     assert r.returncode == 125 and re.search(
         r"valid streams are STDIN, STDOUT and STDERR", r.stderr
     )
+
+
+def test_builtin_seccomp_profile(daemon: TestDaemon, which: str) -> None:
+    run = runner(daemon, which)
+    mode = "grep ^Seccomp: /proc/self/status"
+    r = run("run", "--rm", "busybox", "sh", "-c", f"{mode}; unshare -n true; echo rc=$?")
+    assert r.stdout.split()[:2] == ["Seccomp:", "2"], (r.stdout, r.stderr)
+    assert "rc=1" in r.stdout and "Operation not permitted" in r.stderr
+    # a user namespace needs no capability: only the profile stands in the way
+    userns = "unshare -U true; echo rc=$?"
+    r = run("run", "--rm", "busybox", "sh", "-c", userns)
+    assert "rc=1" in r.stdout and "Operation not permitted" in r.stderr, (r.stdout, r.stderr)
+    r = run("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "sh", "-c", userns)
+    assert "rc=0" in r.stdout, (r.stdout, r.stderr)
+    # the capability the profile conditions unshare on lets it through
+    r = run("run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "unshare", "-n", "true")
+    assert r.returncode == 0, r.stderr
+    for flags in (("--security-opt", "seccomp=unconfined"), ("--privileged",)):
+        r = run("run", "--rm", *flags, "busybox", "sh", "-c", mode)
+        assert r.stdout.split() == ["Seccomp:", "0"], (flags, r.stdout, r.stderr)
+    info = daemon.docker("info", "--format", "{{json .SecurityOptions}}")
+    assert "name=seccomp,profile=builtin" in json.loads(info.stdout), info.stdout

@@ -34,6 +34,7 @@ class ContainerDefaults:
     shm_size: int = DEFAULT_SHM_SIZE
     ipc_mode: str = "private"
     cgroupns_mode: str = "host"  # dockerd: "private" on cgroup v2 hosts, "host" on v1
+    seccomp_profile: str = ""  # "": the built-in profile; "unconfined"; or a profile's JSON
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()

@@ -588,7 +588,7 @@ class ContainerService:
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
                 shm_size=int(hc.get("ShmSize") or 0) or self._defaults.shm_size,
                 no_new_privileges=security.no_new_privileges,
-                seccomp_profile=security.seccomp_profile,
+                seccomp_profile=security.seccomp_profile or self._default_seccomp(),
                 writable_cgroups=security.writable_cgroups,
                 masked_paths=_optional_list(hc.get("MaskedPaths")),
                 readonly_paths=_optional_list(hc.get("ReadonlyPaths")),
@@ -618,6 +618,17 @@ class ContainerService:
                 sysctls=dict(hc.get("Sysctls") or {}),
             )
         )
+
+    def _default_seccomp(self) -> str:
+        """The profile of a container that names none: daemon.json's, else the built-in."""
+        if self._defaults.seccomp_profile:
+            return self._defaults.seccomp_profile
+        global _BUILTIN_SECCOMP
+        if _BUILTIN_SECCOMP is None:
+            from dockyard.containers.seccomp_default import DEFAULT_PROFILE
+
+            _BUILTIN_SECCOMP = json.dumps(DEFAULT_PROFILE)
+        return _BUILTIN_SECCOMP
 
     def _cgroup_parent_of(self, hc: dict[str, Any]) -> str:
         """``--cgroup-parent`` (made absolute, as dockerd's cgroupfs driver does) or ours."""
@@ -1548,6 +1559,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+_BUILTIN_SECCOMP: str | None = None
 
 
 def _networking_of(body: dict[str, Any], host_config: dict[str, Any]) -> dict[str, Any] | None:

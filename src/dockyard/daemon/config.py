@@ -48,6 +48,7 @@ _KNOWN_KEYS = {
     "default-shm-size",
     "default-ipc-mode",
     "default-cgroupns-mode",
+    "seccomp-profile",
     "labels",
     "storage-driver",
     "experimental",
@@ -93,6 +94,7 @@ class DaemonConfig:
     default_shm_size: int = 64 * 1024 * 1024
     default_ipc_mode: str = "private"
     default_cgroupns_mode: str = field(default_factory=lambda: _cgroupns_default())
+    seccomp_profile: str = ""  # "" or "builtin", "unconfined", or a profile file's path
     labels: list[str] = field(default_factory=list)
     storage_driver: str = "overlay2"
     experimental: bool = False
@@ -215,6 +217,7 @@ def _load_defaults(cfg: DaemonConfig, raw: dict[str, Any], file: Path) -> None:
     cfg.default_ipc_mode = str(raw.get("default-ipc-mode") or cfg.default_ipc_mode)
     cfg.default_cgroupns_mode = str(raw.get("default-cgroupns-mode") or cfg.default_cgroupns_mode)
     cfg.storage_driver = str(raw.get("storage-driver") or cfg.storage_driver)
+    cfg.seccomp_profile = str(raw.get("seccomp-profile") or "")
     cfg.experimental = bool(raw.get("experimental", False))
     for key in ("max-concurrent-downloads", "max-concurrent-uploads"):
         if key in raw:
@@ -237,6 +240,27 @@ def parse_size(text: str, what: str) -> int:
         return ram_in_bytes(text)
     except ValueError as exc:
         raise InvalidArgument(f"invalid {what}: {exc}") from None
+
+
+def seccomp_profile_json(cfg: DaemonConfig) -> str:
+    """``seccomp-profile`` as containers take it: "" (built-in), "unconfined", or the JSON
+    of the named file (read at start-up, as dockerd does)."""
+    value = cfg.seccomp_profile
+    if value in ("", "builtin", "default"):
+        return ""
+    if value == "unconfined":
+        return value
+    try:
+        text = Path(value).read_text()
+    except OSError as exc:
+        raise InvalidArgument(
+            f"opening seccomp profile ({value}) failed: {(exc.strerror or str(exc)).lower()}"
+        ) from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"Decoding seccomp profile failed: {exc.msg}") from None
+    return text
 
 
 def check_config(cfg: DaemonConfig) -> None:

@@ -89,6 +89,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--label", action="append", dest="labels", default=[], help="key=value label of the daemon"
     )
     p.add_argument("--storage-driver", "-s", help="storage driver (overlay2 only)")
+    p.add_argument(
+        "--seccomp-profile", help='containers\' default: "builtin", "unconfined" or a file'
+    )
     p.add_argument("--experimental", action="store_true", default=None, help="experimental API")
     p.add_argument("--max-concurrent-downloads", type=int, help="per pull (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, help="per push (default 5)")
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "default_cgroupns_mode": args.default_cgroupns_mode,
         "labels": args.labels,
         "storage_driver": args.storage_driver,
+        "seccomp_profile": args.seccomp_profile,
         "experimental": args.experimental,
         "max_concurrent_downloads": args.max_concurrent_downloads,
         "max_concurrent_uploads": args.max_concurrent_uploads,

@@ -9,7 +9,7 @@ from pathlib import Path
 from dockyard.containers.config import ContainerDefaults
 from dockyard.containers.service import ContainerService
 from dockyard.content import ContentStore
-from dockyard.daemon.config import DaemonConfig
+from dockyard.daemon.config import DaemonConfig, seccomp_profile_json
 from dockyard.distribution import BlobMetadata, EndpointConfig, Registries
 from dockyard.events import EventBus
 from dockyard.images import ImageService
@@ -102,6 +102,7 @@ def build_services(config: DaemonConfig) -> Services:
             shm_size=config.default_shm_size,
             ipc_mode=config.default_ipc_mode,
             cgroupns_mode=config.default_cgroupns_mode,
+            seccomp_profile=seccomp_profile_json(config),
             dns=tuple(config.dns),
             dns_search=tuple(config.dns_search),
             dns_options=tuple(config.dns_opts),

@@ -97,6 +97,18 @@ def _os_release() -> tuple[str, str]:
     return data.get("PRETTY_NAME", "Linux").strip('"'), data.get("VERSION_ID", "").strip('"')
 
 
+def _security_options(s: Services) -> list[str]:
+    """dockerd's list: the seccomp profile containers get, and cgroupns on cgroup v2."""
+    profile = s.config.seccomp_profile
+    out = []
+    if profile != "unconfined":
+        name = "builtin" if profile in ("", "builtin", "default") else profile
+        out.append(f"name=seccomp,profile={name}")
+    if _cgroup_version() == "2":
+        out.append("name=cgroupns")
+    return out
+
+
 def _cgroup_version() -> str:
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 
@@ -192,7 +204,7 @@ async def info(request: web.Request) -> web.Response:
             "ContainerdCommit": {"ID": "", "Expected": ""},
             "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
-            "SecurityOptions": ["name=cgroupns"] if _cgroup_version() == "2" else [],
+            "SecurityOptions": _security_options(s),
             "Warnings": None,
         }
     )
