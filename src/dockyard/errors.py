@@ -8,6 +8,7 @@
     ├── Unauthorized      credentials missing or wrong (HTTP 401)
     ├── NotModified       nothing to do: already in the asked state (HTTP 304)
     ├── Unavailable       a dependency is down or timed out (HTTP 503)
+    ├── Unsupported       valid, but this configuration cannot do it (HTTP 501)
     └── SystemError       the engine failed doing what was asked (HTTP 500)
 
 The message is what a user sees; it follows Docker's wording where scripts parse it.
@@ -25,6 +26,7 @@ __all__ = [
     "SystemError",
     "Unauthorized",
     "Unavailable",
+    "Unsupported",
 ]
 
 
@@ -64,6 +66,10 @@ class NotModified(DockyardError):
 
 
 class Unavailable(DockyardError):
+    pass
+
+
+class Unsupported(DockyardError):
     pass
 
 

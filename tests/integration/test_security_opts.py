@@ -281,3 +281,25 @@ def test_builtin_seccomp_profile(daemon: TestDaemon, which: str) -> None:
         assert r.stdout.split() == ["Seccomp:", "0"], (flags, r.stdout, r.stderr)
     info = daemon.docker("info", "--format", "{{json .SecurityOptions}}")
     assert "name=seccomp,profile=builtin" in json.loads(info.stdout), info.stdout
+
+
+def test_log_driver_none(daemon: TestDaemon, which: str) -> None:
+    run = runner(daemon, which)
+    r = run("run", "--rm", "--log-driver", "none", "busybox", "echo", "attached")
+    assert r.returncode == 0 and r.stdout == "attached\n", r.stderr
+    name = f"nolog-{secrets.token_hex(3)}"
+    r = run("run", "-d", "--name", name, "--log-driver", "none", "busybox", "echo", "kept")
+    assert r.returncode == 0, r.stderr
+    try:
+        run("wait", name)
+        info = daemon.request("GET", f"/containers/{name}/json")[1]
+        assert info["HostConfig"]["LogConfig"]["Type"] == "none" and info["LogPath"] == ""
+        logs = run("logs", name)
+        assert logs.returncode == 1
+        assert "configured logging driver does not support reading" in logs.stderr
+        status, _ = daemon.request("GET", f"/containers/{name}/logs?stdout=1")
+        assert status == 501
+    finally:
+        daemon.cli("rm", "-f", name)
+    r = run("run", "--rm", "--log-driver", "syslog-ng", "busybox", "true")
+    assert r.returncode == 125 and "no log driver named 'syslog-ng' is registered" in r.stderr

@@ -36,6 +36,7 @@ from dockyard.errors import (
     SystemError,
     Unauthorized,
     Unavailable,
+    Unsupported,
 )
 
 from .streams import HijackedStream
@@ -96,6 +97,7 @@ _STATUS_ERRORS: dict[int, type[DockyardError]] = {
     404: NotFound,
     409: Conflict,
     500: SystemError,
+    501: Unsupported,
     503: Unavailable,
 }
 

@@ -206,11 +206,12 @@ def validate_host_config(
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = mode
     log_config = hc.get("LogConfig") or {}
-    if log_config.get("Type") not in (None, "", "json-file", "k8s-file", "local"):
-        raise InvalidArgument(
-            f"logger: no log driver named '{log_config.get('Type')}' is registered"
-        )
-    hc["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
+    driver = log_config.get("Type") or "json-file"
+    if driver not in ("json-file", "k8s-file", "local", "none"):
+        raise InvalidArgument(f"logger: no log driver named '{driver}' is registered")
+    options = log_config.get("Config") or {}
+    # every reading driver is served by the monitor's one log format
+    hc["LogConfig"] = {"Type": "none" if driver == "none" else "json-file", "Config": options}
     validate_host_mounts(hc)
     check_namespace_modes(hc)
     check_confinement(hc)

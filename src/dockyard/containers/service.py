@@ -235,7 +235,15 @@ class ContainerService:
     def bundle(self, record: ContainerRecord) -> Path:
         return self._root / record.id
 
+    def check_logs_readable(self, record: ContainerRecord) -> None:
+        """dockerd's answer for a driver that keeps nothing (``--log-driver none``)."""
+        if _log_driver(record) == "none":
+            raise errors.Unsupported("configured logging driver does not support reading")
+
     def log_path(self, record: ContainerRecord) -> Path:
+        """Where the monitor writes the container's output (``/dev/null`` for ``none``)."""
+        if _log_driver(record) == "none":
+            return Path("/dev/null")
         return self._root / record.id / "container.log"
 
     @contextlib.asynccontextmanager
@@ -1146,6 +1154,7 @@ class ContainerService:
         until_ns: int,
     ) -> AsyncGenerator[LogEntry, None]:
         record = self.get(ref)
+        self.check_logs_readable(record)
         streams = frozenset(({1} if stdout else set()) | ({2} if stderr else set()))
         path = self.log_path(record)
         follower = LogFollower(path) if follow else None
@@ -1387,7 +1396,7 @@ class ContainerService:
             "ResolvConfPath": str(bundle / "resolv.conf"),
             "HostnamePath": str(bundle / "hostname"),
             "HostsPath": str(bundle / "hosts"),
-            "LogPath": str(self.log_path(r)),
+            "LogPath": "" if _log_driver(r) == "none" else str(self.log_path(r)),
             "Name": f"/{r.name}",
             "RestartCount": r.restart_count,
             "Driver": "overlay2",
@@ -1562,6 +1571,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 _BUILTIN_SECCOMP: str | None = None
+
+
+def _log_driver(record: ContainerRecord) -> str:
+    return str((record.host_config.get("LogConfig") or {}).get("Type") or "json-file")
 
 
 def _networking_of(body: dict[str, Any], host_config: dict[str, Any]) -> dict[str, Any] | None:

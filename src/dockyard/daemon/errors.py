@@ -18,6 +18,7 @@ STATUS: list[tuple[type[errors.DockyardError], int]] = [
     (errors.Unauthorized, 401),
     (errors.NotModified, 304),
     (errors.Unavailable, 503),
+    (errors.Unsupported, 501),
     (errors.SystemError, 500),
 ]
 

@@ -133,7 +133,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stderr = _bool(request, "stderr")
     conn = await hijack(request, RAW if tty else MULTIPLEXED)
     try:
-        if _bool(request, "logs"):
+        log_type = (record.host_config.get("LogConfig") or {}).get("Type")
+        if _bool(request, "logs") and log_type != "none":
             async for entry in service.logs(
                 record.id,
                 stdout=want_stdout,
@@ -195,6 +196,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         tail = -1 if tail_text in ("", "all") else int(tail_text)
     except ValueError:
         tail = -1
+    service.check_logs_readable(record)
     tty = bool(record.config.get("Tty"))
     timestamps = _bool(request, "timestamps")
     response = web.StreamResponse(status=200, headers={"Content-Type": RAW if tty else MULTIPLEXED})
