@@ -7,11 +7,13 @@ Labels merge with the request winning; with nothing to run, "No command specifie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.containers.health import validate_healthcheck
 from dockyard.containers.hostconfig import check_namespace_modes, device_cgroup_rule
+from dockyard.containers.logopts import merge_log_config
 from dockyard.containers.mounts import validate_host_mounts
 from dockyard.containers.ocispec import DEFAULT_SHM_SIZE
 from dockyard.containers.security import block_io_devices, check_confinement
@@ -35,6 +37,8 @@ class ContainerDefaults:
     ipc_mode: str = "private"
     cgroupns_mode: str = "host"  # dockerd: "private" on cgroup v2 hosts, "host" on v1
     seccomp_profile: str = ""  # "": the built-in profile; "unconfined"; or a profile's JSON
+    log_driver: str = "json-file"
+    log_opts: Mapping[str, str] = field(default_factory=dict)
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
@@ -206,12 +210,7 @@ def validate_host_config(
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = mode
     log_config = hc.get("LogConfig") or {}
-    driver = log_config.get("Type") or "json-file"
-    if driver not in ("json-file", "k8s-file", "local", "none"):
-        raise InvalidArgument(f"logger: no log driver named '{driver}' is registered")
-    options = log_config.get("Config") or {}
-    # every reading driver is served by the monitor's one log format
-    hc["LogConfig"] = {"Type": "none" if driver == "none" else "json-file", "Config": options}
+    hc["LogConfig"] = merge_log_config(log_config, defaults.log_driver, defaults.log_opts)
     validate_host_mounts(hc)
     check_namespace_modes(hc)
     check_confinement(hc)

@@ -40,6 +40,7 @@ from dockyard.containers.hostconfig import (
     update_resources,
     wants_init,
 )
+from dockyard.containers.logopts import log_limits
 from dockyard.containers.mounts import ContainerMounts
 from dockyard.containers.names import generate_name, validate_name
 from dockyard.containers.networking import NetSetupLike, NetworkManager
@@ -440,7 +441,8 @@ class ContainerService:
                 with contextlib.suppress(FileNotFoundError):
                     (bundle / stale).unlink()
             self._runtime.remove_exit_file(record.id)
-            log_opts = record.host_config.get("LogConfig", {}).get("Config") or {}
+            log_config = record.host_config.get("LogConfig") or {}
+            limits = log_limits(log_config.get("Config") or {}, str(log_config.get("Type") or ""))
             info = await self._runtime.create(
                 record.id,
                 bundle,
@@ -448,7 +450,8 @@ class ContainerService:
                 stdin=bool(record.config.get("OpenStdin")),
                 stdin_once=bool(record.config.get("StdinOnce")),
                 log_path=self.log_path(record),
-                log_size_max=_parse_size(log_opts.get("max-size")),
+                log_size_max=limits.size_max,
+                log_max_files=limits.max_files,
             )
         except OCIRuntimeError as exc:
             self._fail_start(record, rootfs, exc.message)
@@ -1532,19 +1535,6 @@ def _parse_until(value: str) -> float:
     from dockyard.containers.filters import parse_time
 
     return parse_time(value)
-
-
-def _parse_size(value: str | None) -> int | None:
-    if not value:
-        return None
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    text = value.strip().lower().rstrip("b")
-    mult = units.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in units else text
-    try:
-        return int(float(number) * mult)
-    except ValueError:
-        raise errors.InvalidArgument(f"invalid log opt max-size: {value}") from None
 
 
 def _du(path: Path) -> int:

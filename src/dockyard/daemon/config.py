@@ -72,6 +72,7 @@ class DaemonConfig:
     cgroup_parent: str = "/dockyard"
     group: str = "dockyard"
     log_level: str = "info"
+    log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
     registry_mirrors: list[str] = field(default_factory=list)
     insecure_registries: list[str] = field(default_factory=list)
@@ -146,7 +147,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> DaemonConfig:
     default_runtime = raw.get("default-runtime")
     if default_runtime and default_runtime in runtimes:
         cfg.runtime = runtimes[default_runtime].get("path", cfg.runtime)
-    cfg.log_opts = dict(raw.get("log-opts") or {})
+    cfg.log_opts = {str(k): str(v) for k, v in (raw.get("log-opts") or {}).items()}
+    cfg.log_driver = str(raw.get("log-driver") or cfg.log_driver)
     cfg.log_level = raw.get("log-level", cfg.log_level)
     cfg.registry_mirrors = list(raw.get("registry-mirrors") or [])
     cfg.insecure_registries = list(raw.get("insecure-registries") or [])
@@ -281,6 +283,12 @@ def check_config(cfg: DaemonConfig) -> None:
         raise InvalidArgument(f"invalid max concurrent downloads: {cfg.max_concurrent_downloads}")
     if cfg.max_concurrent_uploads < 0:
         raise InvalidArgument(f"invalid max concurrent uploads: {cfg.max_concurrent_uploads}")
+    from dockyard.containers.logopts import merge_log_config
+
+    try:
+        merge_log_config(None, cfg.log_driver, cfg.log_opts)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"failed to set log opts: {exc.message}") from None
     for label in cfg.labels:
         if "=" not in label:
             raise InvalidArgument(f"bad attribute format: {label}")

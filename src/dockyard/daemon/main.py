@@ -89,6 +89,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--label", action="append", dest="labels", default=[], help="key=value label of the daemon"
     )
     p.add_argument("--storage-driver", "-s", help="storage driver (overlay2 only)")
+    p.add_argument("--log-driver", help="default log driver of containers (default json-file)")
+    p.add_argument(
+        "--log-opt",
+        action="append",
+        default=[],
+        type=_key_value,
+        help="key=value default log driver option",
+    )
     p.add_argument(
         "--seccomp-profile", help='containers\' default: "builtin", "unconfined" or a file'
     )
@@ -132,6 +140,13 @@ def _flag_bool(text: str) -> bool:
     if text.lower() in ("0", "false", "no"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean: {text}")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"invalid key=value: {text}")
+    return key, value
 
 
 def _size(text: str) -> int:
@@ -221,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "default_cgroupns_mode": args.default_cgroupns_mode,
         "labels": args.labels,
         "storage_driver": args.storage_driver,
+        "log_driver": args.log_driver,
+        "log_opts": dict(args.log_opt) if args.log_opt else None,
         "seccomp_profile": args.seccomp_profile,
         "experimental": args.experimental,
         "max_concurrent_downloads": args.max_concurrent_downloads,

@@ -103,6 +103,8 @@ def build_services(config: DaemonConfig) -> Services:
             ipc_mode=config.default_ipc_mode,
             cgroupns_mode=config.default_cgroupns_mode,
             seccomp_profile=seccomp_profile_json(config),
+            log_driver=config.log_driver,
+            log_opts=dict(config.log_opts),
             dns=tuple(config.dns),
             dns_search=tuple(config.dns_search),
             dns_options=tuple(config.dns_opts),

@@ -85,6 +85,7 @@ def create_argv(
     stdin: bool,
     stdin_once: bool,
     log_size_max: int | None = None,
+    log_max_files: int = 1,
 ) -> list[str]:
     """conmon's command line for a container (§1.2). Docker's ``StdinOnce=false`` keeps stdin
     open across client disconnects (``--leave-stdin-open``); TTY containers get ``-t`` only,
@@ -110,6 +111,9 @@ def create_argv(
     ]
     if log_size_max is not None and log_size_max > 0:
         argv += ["--log-size-max", str(log_size_max)]
+        # rotation (Docker's max-file) is dockyard-monitor's; conmon empties the log instead
+        if log_max_files > 1 and "dockyard-monitor" in Path(conmon).name:
+            argv += ["--log-max-files", str(log_max_files)]
     argv += ["--exit-dir", str(exit_dir), "--full-attach"]
     if tty:
         argv.append("-t")

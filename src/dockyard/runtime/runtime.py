@@ -110,6 +110,7 @@ class Runtime:
         stdin_once: bool,
         log_path: Path,
         log_size_max: int | None = None,
+        log_max_files: int = 1,
     ) -> MonitorInfo:
         """Have conmon run ``runc create``; return once the container is ``created``.
 
@@ -140,6 +141,7 @@ class Runtime:
             stdin=stdin,
             stdin_once=stdin_once,
             log_size_max=log_size_max,
+            log_max_files=log_max_files,
         )
         # The handshake is not interrupted half-way (a monitor forked but not yet known, or a
         # closed sync pipe, would leave a `created` container behind — notes §2.2 step 5): on

@@ -40,6 +40,8 @@
  *   - the attach socket is removed on every exit, also after a failed create;
  *   - --exec-attach: if the engine closes the start pipe instead of sending the second start
  *     message, the exec is abandoned (conmon ran it anyway).
+ * Added: --log-max-files N (Docker's json-file max-file): when --log-size-max is reached the
+ * log is rotated to <log>.1 … <log>.N-1 (oldest dropped) instead of being emptied.
  * Not implemented: journald/passthrough logging, --exit-command, --sync, -T/--timeout,
  * --restore, --socket-dir-path symlinks (the attach socket is always <bundle>/attach, as
  * with --full-attach), seccomp notify, sd-notify. Unknown options are refused.
@@ -99,9 +101,10 @@ static struct {
 	bool log_driver_given;
 	int api_version;
 	int64_t log_size_max;
+	int log_max_files;	/* files kept on rotation, the live one included (1: truncate) */
 	const char **runtime_args, **runtime_opts;
 	size_t n_runtime_args, n_runtime_opts;
-} opt = { .log_size_max = -1 };
+} opt = { .log_size_max = -1, .log_max_files = 1 };
 
 /* ---- state ------------------------------------------------------------------------------ */
 
@@ -461,6 +464,44 @@ static int writev_all(int fd, struct iovec *iov, int cnt)
 	return 0;
 }
 
+/* <log>.<n> into buf (size len); false when it does not fit. */
+static bool rotated_name(char *buf, size_t len, int n)
+{
+	char digits[12];
+	size_t nlen = 0;
+	do {
+		digits[nlen++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	size_t plen = strlen(opt.log_path);
+	if (plen + 1 + nlen + 1 > len)
+		return false;
+	memcpy(buf, opt.log_path, plen);
+	buf[plen] = '.';
+	for (size_t i = 0; i < nlen; i++)
+		buf[plen + 1 + i] = digits[nlen - 1 - i];
+	buf[plen + 1 + nlen] = '\0';
+	return true;
+}
+
+/* --log-max-files: shift <log>.N-2 … <log>.1 up by one and the live log to <log>.1 (the
+ * open descriptor follows the rename, so nothing written is lost), oldest dropped. */
+static void rotate_logs(void)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	for (int n = opt.log_max_files - 1; n >= 1; n--) {
+		if (!rotated_name(to, sizeof(to), n))
+			return;
+		if (n == 1) {
+			if (rename(opt.log_path, to) < 0)
+				say('w', "cannot rotate ", opt.log_path, NULL);
+		} else if (rotated_name(from, sizeof(from), n - 1)) {
+			if (rename(from, to) < 0 && errno != ENOENT)
+				say('w', "cannot rotate ", from, NULL);
+		}
+	}
+}
+
 /* Replace the log with a new empty file (tmp + rename), as conmon does for --log-size-max
  * and for ctl "2 0 0". The old file is kept open until the new one is in place. */
 static void reopen_log(void)
@@ -508,6 +549,10 @@ static void write_log(enum stream s, const char *buf, size_t len)
 				say('w', "cannot write the log", NULL);
 			n = 0;
 			log_bytes = 0;
+			if (opt.log_max_files > 1) {
+				fsync(log_fd);
+				rotate_logs();
+			}
 			reopen_log();
 		}
 		if (n + 4 > LOG_IOV_MAX) {
@@ -1328,7 +1373,7 @@ static bool container_finished(void)
 enum {
 	O_API = 256, O_LOG_SIZE_MAX, O_EXIT_DIR, O_PERSIST_DIR, O_FULL_ATTACH, O_LEAVE_STDIN_OPEN,
 	O_EXEC_ATTACH, O_EXEC_SPEC, O_RUNTIME_ARG, O_RUNTIME_OPT, O_NO_PIVOT, O_NO_NEW_KEYRING,
-	O_LOG_LEVEL, O_SYSLOG, O_VERSION,
+	O_LOG_LEVEL, O_SYSLOG, O_VERSION, O_LOG_MAX_FILES,
 };
 
 static const struct option longopts[] = {
@@ -1342,6 +1387,7 @@ static const struct option longopts[] = {
 	{ "conmon-pidfile", required_argument, NULL, 'P' },
 	{ "log-path", required_argument, NULL, 'l' },
 	{ "log-size-max", required_argument, NULL, O_LOG_SIZE_MAX },
+	{ "log-max-files", required_argument, NULL, O_LOG_MAX_FILES },
 	{ "exit-dir", required_argument, NULL, O_EXIT_DIR },
 	{ "persist-dir", required_argument, NULL, O_PERSIST_DIR },
 	{ "full-attach", no_argument, NULL, O_FULL_ATTACH },
@@ -1426,6 +1472,11 @@ static void parse_args(int argc, char **argv)
 			if (!parse_ll(optarg, &v))
 				usage_error("Cannot parse integer value for --log-size-max: ", optarg);
 			opt.log_size_max = v;
+			break;
+		case O_LOG_MAX_FILES:
+			if (!parse_ll(optarg, &v) || v < 1 || v > 1000)
+				usage_error("Cannot parse integer value for --log-max-files: ", optarg);
+			opt.log_max_files = (int)v;
 			break;
 		case O_EXIT_DIR: opt.exit_dir = optarg; break;
 		case O_PERSIST_DIR: opt.persist_dir = optarg; break;
