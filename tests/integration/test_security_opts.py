@@ -218,7 +218,7 @@ def test_sdk_mac_address(daemon: TestDaemon) -> None:
     try:
         out = client.containers.run("busybox", ["cat", "/sys/class/net/eth0/address"],
                                     mac_address="02:42:0a:0b:0c:0d", remove=True)  # fmt: skip
-        assert out.decode().strip() == "02:42:0a:0b:0c:0d"
+        assert out.decode().strip() == "02:42:0a:0b:0c:0d", out
     finally:
         client.close()
 
