@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,11 +21,12 @@ def _base_dir() -> Path:
 
 
 @contextlib.contextmanager
-def running_daemon() -> Iterator[TestDaemon]:
-    """A started daemon with busybox loaded; everything it made is removed afterwards."""
+def running_daemon(config: dict[str, Any] | None = None) -> Iterator[TestDaemon]:
+    """A started daemon (with ``config`` as its daemon.json additions) and busybox loaded;
+    everything it made is removed afterwards."""
     images = build_test_images()
     base = _base_dir()
-    d = TestDaemon(base)
+    d = TestDaemon(base, config)
     try:
         d.start()
         d.load(images / "busybox_latest.tar")

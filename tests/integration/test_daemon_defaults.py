@@ -5,15 +5,13 @@ storage-driver; containers' own settings win over them; bad values stop the daem
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_test_images
+from tests.integration.conftest import running_daemon
 from tests.integration.daemon import DOCKYARDD, TestDaemon
 
 pytestmark = pytest.mark.integration
@@ -35,15 +33,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def configured() -> Iterator[TestDaemon]:
-    base = Path(tempfile.mkdtemp(prefix="dy-", dir="/var/tmp"))
-    d = TestDaemon(base, config=CONFIG)
-    try:
-        d.start()
-        d.load(build_test_images() / "busybox_latest.tar")
+    with running_daemon(CONFIG) as d:
         yield d
-    finally:
-        d.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _out(d: TestDaemon, *args: str) -> str:

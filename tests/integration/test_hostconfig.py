@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_test_images
 from tests.integration.clients import Run, runner
+from tests.integration.conftest import running_daemon
 from tests.integration.daemon import TestDaemon
 
 pytestmark = pytest.mark.integration
@@ -282,27 +282,13 @@ def test_init_exit_code_passes_through(run: Run) -> None:
     assert r.returncode == 3
 
 
-@contextlib.contextmanager
-def _daemon_with(config: dict) -> Iterator[TestDaemon]:  # type: ignore[type-arg]
-    images = build_test_images()
-    base = Path(tempfile.mkdtemp(prefix="dy-", dir="/var/tmp"))
-    d = TestDaemon(base, config)
-    try:
-        d.start()
-        d.load(images / "busybox_latest.tar")
-        yield d
-    finally:
-        d.close()
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def test_daemon_defaults_init_and_ulimits() -> None:
     config = {
         "init": True,
         "init-path": "/usr/bin/tini-static",
         "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 512, "Hard": 1024}},
     }
-    with _daemon_with(config) as d:
+    with running_daemon(config) as d:
         r = d.docker(
             "run",
             "--rm",

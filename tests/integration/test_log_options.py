@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_test_images
 from tests.integration.clients import runner
+from tests.integration.conftest import running_daemon
 from tests.integration.daemon import TestDaemon
 
 pytestmark = pytest.mark.integration
@@ -69,15 +67,8 @@ def test_log_opt_checks(daemon: TestDaemon, which: str) -> None:
 
 @pytest.fixture(scope="module")
 def defaults_daemon() -> Iterator[TestDaemon]:
-    base = Path(tempfile.mkdtemp(prefix="dy-", dir="/var/tmp"))
-    d = TestDaemon(base, config={"log-driver": "local", "log-opts": {"max-size": "8k"}})
-    try:
-        d.start()
-        d.load(build_test_images() / "busybox_latest.tar")
+    with running_daemon({"log-driver": "local", "log-opts": {"max-size": "8k"}}) as d:
         yield d
-    finally:
-        d.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_daemon_log_defaults(defaults_daemon: TestDaemon) -> None:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_test_images
+from tests.integration.conftest import running_daemon
 from tests.integration.daemon import TestDaemon
 
 pytestmark = pytest.mark.integration
@@ -29,21 +27,11 @@ HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -
 
 @pytest.fixture(scope="module")
 def netd() -> Iterator[TestDaemon]:
-    images = build_test_images()
-    base = Path(tempfile.mkdtemp(prefix="dy-", dir="/var/tmp"))
     n = secrets.randbelow(200) + 20
-    d = TestDaemon(
-        base,
-        config={"default-address-pools": [{"base": f"10.213.{n}.0/24", "size": 28}]},
-    )
-    try:
-        d.start()
-        d.load(images / "busybox_latest.tar")
+    pools = [{"base": f"10.213.{n}.0/24", "size": 28}]
+    with running_daemon({"default-address-pools": pools}) as d:
         yield d
-    finally:
-        d.close()
-        shutil.rmtree(base, ignore_errors=True)
-        assert_clean(d)
+    assert_clean(d)
 
 
 def _links() -> list[str]:
@@ -150,6 +138,57 @@ def test_user_network_dns_by_name_and_alias(clean: TestDaemon, client: str) -> N
     assert rm.returncode == 1 and "has active endpoints" in rm.stderr
     status, body = clean.request("GET", "/networks/n1")
     assert status == 200 and len(body["Containers"]) == 1
+
+
+@pytest.fixture
+def loopback_dns() -> Iterator[tuple[str, list[str]]]:
+    """A DNS server on 127.0.0.77:53 that answers every A query with 10.1.2.3 and records
+    the names it was asked (traffic stays on the host's loopback)."""
+    import socket
+    import threading
+
+    from dnslib import QTYPE, RR, A, DNSRecord
+
+    asked: list[str] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.77", 53))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except OSError:
+                continue
+            query = DNSRecord.parse(data)
+            name = str(query.q.qname).rstrip(".")
+            asked.append(name)
+            reply = query.reply()
+            if query.q.qtype == QTYPE.A:
+                reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A("10.1.2.3"), ttl=5))
+            sock.sendto(reply.pack(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.77", asked
+    finally:
+        stop.set()
+        thread.join(5)
+        sock.close()
+
+
+def test_embedded_dns_forwards_to_the_containers_dns(
+    clean: TestDaemon, loopback_dns: tuple[str, list[str]]
+) -> None:
+    server, asked = loopback_dns
+    assert clean.cli("network", "create", "n4").returncode == 0
+    got = clean.cli("run", "--rm", "--network", "n4", "--dns", server, "busybox",
+                    "sh", "-c", "cat /etc/resolv.conf; nslookup outside.test")  # fmt: skip
+    assert "nameserver 127.0.0.11" in got.stdout, got.stdout
+    assert "10.1.2.3" in got.stdout, (got.stdout, got.stderr)
+    assert "outside.test" in asked
 
 
 def test_network_errors(clean: TestDaemon) -> None:

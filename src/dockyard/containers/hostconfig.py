@@ -28,6 +28,7 @@ __all__ = [
     "check_namespace_modes",
     "check_update",
     "device_cgroup_rule",
+    "device_entry",
     "devices_from_host_config",
     "init_args",
     "init_mount",
@@ -120,7 +121,8 @@ def _ulimit_type(name: str) -> str:
 # --- devices ---------------------------------------------------------------------------------
 
 
-def _device(path: str, st: os.stat_result) -> dict[str, Any] | None:
+def device_entry(path: str, st: os.stat_result) -> dict[str, Any] | None:
+    """A char or block device as an OCI LinuxDevice object at ``path``; None otherwise."""
     if stat.S_ISCHR(st.st_mode):
         kind = "c"
     elif stat.S_ISBLK(st.st_mode):
@@ -165,7 +167,7 @@ def devices_from_host_config(
                 "error gathering device information while adding custom device "
                 f'"{host}": {(e.strerror or str(e)).lower()}'
             ) from None
-        dev = _device(inside, st)
+        dev = device_entry(inside, st)
         if dev is not None:
             out.append(dev)
             access[inside] = perms
@@ -183,7 +185,7 @@ def devices_from_host_config(
                 except OSError:
                     continue
                 rel = os.path.relpath(full, host)
-                dev = _device(str(Path(inside) / rel), sub)
+                dev = device_entry(str(Path(inside) / rel), sub)
                 if dev is not None:
                     out.append(dev)
                     access[dev["path"]] = perms

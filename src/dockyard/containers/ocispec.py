@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dockyard.containers.hostconfig import device_entry
 from dockyard.containers.security import seccomp_to_oci
 from dockyard.errors import InvalidArgument
 
@@ -619,23 +620,9 @@ def host_devices(dev: Path = Path("/dev")) -> list[dict[str, Any]]:
                 continue
             if entry.name == "console":
                 continue
-            if stat.S_ISCHR(st.st_mode):
-                kind = "c"
-            elif stat.S_ISBLK(st.st_mode):
-                kind = "b"
-            else:
-                continue
-            out.append(
-                {
-                    "path": entry.path,
-                    "type": kind,
-                    "major": os.major(st.st_rdev),
-                    "minor": os.minor(st.st_rdev),
-                    "fileMode": stat.S_IMODE(st.st_mode),
-                    "uid": st.st_uid,
-                    "gid": st.st_gid,
-                }
-            )
+            device = device_entry(entry.path, st)
+            if device is not None:
+                out.append(device)
 
     walk(dev)
     return out

@@ -81,6 +81,7 @@ class _Sandbox:
     ports: list[PortMapping] = field(default_factory=list)
     proxies: list[PortProxy] = field(default_factory=list)
     dns: DNSServer | None = None
+    upstreams: list[str] = field(default_factory=list)  # the container's own --dns servers
 
 
 def _rfc3339(ns: int) -> str:
@@ -599,13 +600,8 @@ class NetworkService:
             rows = self._endpoint_rows(container_id=cid)
         rows.sort(key=lambda r: (r["network_id"] != primary["Id"], r["network_id"]))
         netns = self._netns_dir / cid
-        sandbox = _Sandbox(netns=netns)
+        sandbox = _Sandbox(netns=netns, upstreams=[str(s) for s in host_config.get("Dns") or []])
         self._sandboxes[cid] = sandbox
-        for ep in self._endpoint_rows(container_id=cid):
-            veth = (ep.get("state") or {}).get("veth")
-            if veth and ep["network_id"] in self._networks:
-                bridge = self._bridge_of(self._networks[ep["network_id"]])
-                await asyncio.to_thread(netlink.enslave, str(veth), bridge)
         try:
             await asyncio.to_thread(netlink.create_netns, netns)
             for index, row in enumerate(rows):
@@ -635,7 +631,11 @@ class NetworkService:
         )
 
     def _save_sandbox(self, cid: str, sandbox: _Sandbox) -> None:
-        state = {"netns": str(sandbox.netns), "ports": [p.to_json() for p in sandbox.ports]}
+        state = {
+            "netns": str(sandbox.netns),
+            "ports": [p.to_json() for p in sandbox.ports],
+            "upstreams": sandbox.upstreams,
+        }
         with self._db.transaction() as tx:
             tx.execute(
                 "INSERT OR REPLACE INTO sandboxes(container_id, state) VALUES (?,?)",
@@ -761,8 +761,10 @@ class NetworkService:
             resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             resolv = ""
-        if self._cfg.dns:
-            resolv = "".join(f"nameserver {server}\n" for server in self._cfg.dns)
+        # dockerd's order: the container's --dns, else the daemon's, else the host's resolvers
+        chosen = sandbox.upstreams or list(self._cfg.dns)
+        if chosen:
+            resolv = "".join(f"nameserver {server}\n" for server in chosen)
         server = DNSServer(lambda name: self.lookup(cid, name), host_resolvers(resolv))
         await server.start(sandbox.netns)
         sandbox.dns = server
@@ -829,7 +831,7 @@ class NetworkService:
         netns = Path(state["netns"])
         if not netns.exists():
             raise errors.NotFound(f"network namespace {netns} is gone")
-        sandbox = _Sandbox(netns=netns)
+        sandbox = _Sandbox(netns=netns, upstreams=list(state.get("upstreams") or []))
         self._sandboxes[cid] = sandbox
         for ep in self._endpoint_rows(container_id=cid):
             veth = (ep.get("state") or {}).get("veth")
