@@ -76,6 +76,9 @@ def get_client(ctx: click.Context) -> Client:
     return get_state(ctx).client()
 
 
+_GROUP_ALIASES = {"list": "ls", "ps": "ls", "remove": "rm"}
+
+
 class DockerCommand(click.Command):
     """A click command with docker's usage line and docker's flag-error behaviour.
 
@@ -92,7 +95,13 @@ class DockerCommand(click.Command):
 
     def usage_line(self, ctx: click.Context) -> str:
         parent = ctx.parent.command_path if ctx.parent else PROG
-        return f"{parent} {self.usage or self.name or ''}".rstrip()
+        usage = self.usage or self.name or ""
+        if ctx.parent is not None and ctx.parent.parent is not None and ctx.info_name:
+            # under a group the command goes by that group's name for it (``image ls`` is
+            # the ``images`` command), aliases by the canonical one (``container ps`` → ls)
+            name = _GROUP_ALIASES.get(ctx.info_name, ctx.info_name)
+            usage = f"{name} {usage.partition(' ')[2]}".rstrip()
+        return f"{parent} {usage}".rstrip()
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write(f"Usage:  {self.usage_line(ctx)}\n")

@@ -138,7 +138,7 @@ def summary_rows(du: Mapping[str, Any]) -> list[UsageRow]:
 
 @click.command(
     cls=DockerCommand,
-    usage="system df [OPTIONS]",
+    usage="df [OPTIONS]",
     context_settings={"help_option_names": ["-h", "--help"]},
     short_help="Show docker disk usage",
 )

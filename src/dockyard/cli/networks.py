@@ -11,6 +11,9 @@ from dockyard.client import networks_api as api
 from dockyard.errors import DockyardError
 
 from .common import DockerCommand, StatusError, describe_error, get_client, require_args
+from .formatting import Formatter, _Context
+from .gofmt import TemplateError
+from .volumes import _natural_key
 
 __all__ = ["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"]
 
@@ -25,7 +28,7 @@ def _kv(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.command(cls=DockerCommand, usage="network create [OPTIONS] NETWORK", context_settings=_CTX)
+@click.command(cls=DockerCommand, usage="create [OPTIONS] NETWORK", context_settings=_CTX)
 @click.option("-d", "--driver", default="bridge", help="Driver to manage the Network")
 @click.option("--subnet", multiple=True, help="Subnet in CIDR format")
 @click.option("--gateway", multiple=True, help="IPv4 Gateway for the master subnet")
@@ -75,32 +78,113 @@ def create(
     click.echo(api.network_create(get_client(ctx), body)["Id"])
 
 
-@click.command(cls=DockerCommand, usage="network ls [OPTIONS]", context_settings=_CTX)
+NETWORK_HEADERS: dict[str, str] = {
+    "ID": "NETWORK ID",
+    "Name": "NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "IPv4": "IPV4",
+    "IPv6": "IPV6",
+    "Internal": "INTERNAL",
+    "Labels": "LABELS",
+    "CreatedAt": "CREATED AT",
+}
+DEFAULT_NETWORK_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+
+
+class NetworkContext(_Context):
+    """One ``GET /networks`` entry as ``network ls`` templates see it (docker's
+    ``networkContext``)."""
+
+    go_type = "*formatter.networkContext"
+    fields = ("CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope")
+
+    def __init__(self, network: dict[str, Any], *, trunc: bool) -> None:
+        super().__init__()
+        self.n = network
+        self.trunc = trunc
+
+    def f_ID(self) -> str:
+        ident = str(self.n.get("Id") or "")
+        return ident[:12] if self.trunc else ident
+
+    def f_Name(self) -> str:
+        return str(self.n.get("Name") or "")
+
+    def f_Driver(self) -> str:
+        return str(self.n.get("Driver") or "")
+
+    def f_Scope(self) -> str:
+        return str(self.n.get("Scope") or "")
+
+    def f_IPv4(self) -> str:
+        return "true" if self.n.get("EnableIPv4") else "false"  # API 1.47+; absent before
+
+    def f_IPv6(self) -> str:
+        return "true" if self.n.get("EnableIPv6") else "false"
+
+    def f_Internal(self) -> str:
+        return "true" if self.n.get("Internal") else "false"
+
+    def f_Labels(self) -> str:
+        labels = self.n.get("Labels") or {}
+        return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+    def m_Label(self, name: str) -> str:
+        return str((self.n.get("Labels") or {}).get(name, ""))
+
+    def f_CreatedAt(self) -> str:
+        return go_time_rfc3339(str(self.n.get("Created") or ""))
+
+
+def go_time_rfc3339(text: str) -> str:
+    """Go's ``time.Time.String()`` of an RFC 3339 UTC time: ``2024-01-01 10:00:00.5 +0000 UTC``."""
+    if not text.endswith("Z") or "T" not in text:
+        return text
+    date, _, clock = text[:-1].partition("T")
+    whole, _, frac = clock.partition(".")
+    frac = frac.rstrip("0")
+    return f"{date} {whole}{'.' + frac if frac else ''} +0000 UTC"
+
+
+@click.command(cls=DockerCommand, usage="ls [OPTIONS]", context_settings=_CTX)
 @click.option("-q", "--quiet", is_flag=True, help="Only display network IDs")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output")
 @click.option("-f", "--filter", "filters", multiple=True, help="Provide filter values")
+@click.option("--format", "fmt", default="", help="Format output using a custom template")
+@click.argument("args", nargs=-1)
 @click.pass_context
-def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]) -> None:
+def ls(
+    ctx: click.Context,
+    quiet: bool,
+    no_trunc: bool,
+    filters: tuple[str, ...],
+    fmt: str,
+    args: tuple[str, ...],
+) -> None:
     """List networks."""
+    require_args(ctx, args, none=True)
     wanted: dict[str, list[str]] = {}
     for f in filters:
         key, _, value = f.partition("=")
         wanted.setdefault(key, []).append(value)
-    nets = sorted(api.network_list(get_client(ctx), wanted or None), key=lambda n: n["Name"])
-    ids = [n["Id"] if no_trunc else n["Id"][:12] for n in nets]
-    if quiet:
-        for i in ids:
-            click.echo(i)
-        return
-    rows = [("NETWORK ID", "NAME", "DRIVER", "SCOPE")]
-    rows += [(i, n["Name"], n["Driver"], n["Scope"]) for i, n in zip(ids, nets, strict=True)]
-    widths = [max(len(r[c]) for r in rows) for c in range(3)]
-    for r in rows:
-        click.echo("   ".join(r[c].ljust(widths[c]) for c in range(3)) + "   " + r[3])
+    nets = sorted(
+        api.network_list(get_client(ctx), wanted or None),
+        key=lambda n: _natural_key(str(n["Name"])),
+    )
+    if fmt in ("", "table"):
+        fmt = "{{.ID}}" if quiet else DEFAULT_NETWORK_FORMAT
+    try:
+        output = Formatter(fmt, NETWORK_HEADERS).render(
+            NetworkContext(n, trunc=not no_trunc) for n in nets
+        )
+    except TemplateError as exc:
+        raise StatusError(1, str(exc)) from exc
+    click.echo(output, nl=False)
 
 
 @click.command(
-    cls=DockerCommand, usage="network inspect [OPTIONS] NETWORK [NETWORK...]", context_settings=_CTX
+    cls=DockerCommand, usage="inspect [OPTIONS] NETWORK [NETWORK...]", context_settings=_CTX
 )
 @click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
 @click.argument("args", nargs=-1)
@@ -128,7 +212,7 @@ def inspect(ctx: click.Context, fmt: str | None, args: tuple[str, ...]) -> None:
         raise StatusError(1, "\n".join(errors))
 
 
-@click.command(cls=DockerCommand, usage="network rm NETWORK [NETWORK...]", context_settings=_CTX)
+@click.command(cls=DockerCommand, usage="rm NETWORK [NETWORK...]", context_settings=_CTX)
 @click.option("-f", "--force", is_flag=True, help="Do not error if the network does not exist")
 @click.argument("args", nargs=-1)
 @click.pass_context
@@ -149,7 +233,7 @@ def rm(ctx: click.Context, force: bool, args: tuple[str, ...]) -> None:
 
 
 @click.command(
-    cls=DockerCommand, usage="network connect [OPTIONS] NETWORK CONTAINER", context_settings=_CTX
+    cls=DockerCommand, usage="connect [OPTIONS] NETWORK CONTAINER", context_settings=_CTX
 )
 @click.option("--alias", multiple=True, help="Add network-scoped alias for the container")
 @click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
@@ -165,7 +249,7 @@ def connect(ctx: click.Context, alias: tuple[str, ...], ip: str, args: tuple[str
 
 
 @click.command(
-    cls=DockerCommand, usage="network disconnect [OPTIONS] NETWORK CONTAINER", context_settings=_CTX
+    cls=DockerCommand, usage="disconnect [OPTIONS] NETWORK CONTAINER", context_settings=_CTX
 )
 @click.option(
     "-f", "--force", is_flag=True, help="Force the container to disconnect from a network"
@@ -178,7 +262,7 @@ def disconnect(ctx: click.Context, force: bool, args: tuple[str, ...]) -> None:
     api.network_disconnect(get_client(ctx), args[0], args[1], force)
 
 
-@click.command(cls=DockerCommand, usage="network prune [OPTIONS]", context_settings=_CTX)
+@click.command(cls=DockerCommand, usage="prune [OPTIONS]", context_settings=_CTX)
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
 @click.option("--filter", "filters", multiple=True, help="Provide filter values")
 @click.pass_context
