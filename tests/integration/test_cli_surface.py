@@ -61,3 +61,23 @@ def test_network_ls_formats_match_docker(daemon: TestDaemon, args: tuple[str, ..
     theirs = daemon.docker("network", "ls", *args)
     assert ours.returncode == theirs.returncode == 0, (ours.stderr, theirs.stderr)
     assert ours.stdout == theirs.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("-q",),
+        ("--no-trunc",),
+        ("-H=false",),
+        ("--human=false",),
+        ("--format", "json"),
+        ("--format", "{{.ID}}|{{.CreatedAt}}|{{.CreatedSince}}|{{.Size}}|{{.Comment}}"),
+        ("--format", "table {{.ID}}\t{{.CreatedBy}}"),
+    ],
+)
+def test_history_formats_match_docker(daemon: TestDaemon, args: tuple[str, ...]) -> None:
+    ours = daemon.cli("history", *args, "busybox")
+    theirs = daemon.docker("history", *args, "busybox")
+    assert ours.returncode == theirs.returncode == 0, (ours.stderr, theirs.stderr)
+    assert ours.stdout == theirs.stdout

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
 
-from .buildflow import BUILD_FLAGS, BUILD_USAGE, build_command, human_size
+from dockyard.units import human_duration
+
+from .buildflow import BUILD_FLAGS, BUILD_USAGE, build_command
 from .common import DockerCommand, StatusError, click_flags, get_client, get_state, require_args
+from .formatting import Formatter, _Context, human_size
+from .gofmt import TemplateError
 
 __all__ = ["build", "commit", "export", "history"]
 
@@ -74,12 +79,65 @@ def commit(
     click.echo(out.get("Id", ""))
 
 
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+DEFAULT_HISTORY_FORMAT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+
+
+class HistoryContext(_Context):
+    """One ``GET /images/{name}/history`` entry as docker's ``historyContext`` shows it."""
+
+    go_type = "*formatter.historyContext"
+    fields = ("Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size")
+
+    def __init__(self, row: dict[str, Any], *, human: bool, trunc: bool, now: float) -> None:
+        super().__init__()
+        self.row, self.human, self.trunc, self.now = row, human, trunc, now
+
+    def f_ID(self) -> str:
+        image_id = str(self.row.get("Id") or "")
+        if not self.trunc or image_id == "<missing>":
+            return image_id
+        return image_id.removeprefix("sha256:")[:12]
+
+    def f_CreatedAt(self) -> str:
+        stamp = datetime.fromtimestamp(int(self.row.get("Created") or 0)).astimezone()
+        text = stamp.isoformat(timespec="seconds")
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    def f_CreatedSince(self) -> str:
+        if not self.human:
+            return self.f_CreatedAt()
+        return human_duration(self.now - int(self.row.get("Created") or 0)) + " ago"
+
+    def f_CreatedBy(self) -> str:
+        created_by = str(self.row.get("CreatedBy") or "").replace("\t", " ")
+        if self.trunc and len(created_by) > 45:
+            return created_by[:44] + "…"
+        return created_by
+
+    def f_Size(self) -> str:
+        size = int(self.row.get("Size") or 0)
+        return human_size(size, 3) if self.human else str(size)
+
+    def f_Comment(self) -> str:
+        return str(self.row.get("Comment") or "")
+
+
 @click.command(
     cls=DockerCommand,
     usage="history [OPTIONS] IMAGE",
     context_settings=_CTX,
     short_help="Show the history of an image",
+    negatable=("human",),
 )
+@click.option("--format", "fmt", default="", help="Format output using a custom template")
 @click.option(
     "-H", "--human/--no-human", default=True, help="Print sizes and dates in human readable format"
 )
@@ -88,7 +146,12 @@ def commit(
 @click.argument("args", nargs=-1)
 @click.pass_context
 def history(
-    ctx: click.Context, human: bool, no_trunc: bool, quiet: bool, args: tuple[str, ...]
+    ctx: click.Context,
+    fmt: str,
+    human: bool,
+    no_trunc: bool,
+    quiet: bool,
+    args: tuple[str, ...],
 ) -> None:
     """Show the history of an image."""
     import time
@@ -97,43 +160,17 @@ def history(
 
     require_args(ctx, args, exact=1)
     rows = api_history(get_client(ctx), args[0])
-
-    def short(image_id: str) -> str:
-        if image_id == "<missing>" or no_trunc:
-            return image_id
-        return image_id.removeprefix("sha256:")[:12]
-
-    if quiet:
-        for row in rows:
-            click.echo(short(str(row["Id"])))
-        return
-    lines = [("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")]
+    if fmt in ("", "table"):
+        fmt = "{{.ID}}" if quiet else DEFAULT_HISTORY_FORMAT
     now = time.time()
-    for row in rows:
-        created_by = str(row.get("CreatedBy") or "")
-        if not no_trunc and len(created_by) > 45:
-            created_by = created_by[:44] + "…"
-        created = int(row.get("Created") or 0)
-        when = _ago(now - created) if human else str(created)
-        size = human_size(int(row.get("Size") or 0)) if human else str(row.get("Size") or 0)
-        lines.append((short(str(row["Id"])), when, created_by, size, str(row.get("Comment") or "")))
-    widths = [max(len(line[i]) for line in lines) for i in range(4)]
-    for line in lines:
-        click.echo(
-            "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:4])) + "   " + line[4]
+    try:
+        headers = HISTORY_HEADERS if human else {**HISTORY_HEADERS, "CreatedSince": "CREATED AT"}
+        output = Formatter(fmt, headers).render(
+            HistoryContext(row, human=human, trunc=not no_trunc, now=now) for row in rows
         )
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 60:
-        return "Less than a minute ago" if seconds >= 1 else "Less than a second ago"
-    for size, unit in ((86400 * 365, "year"), (86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            n = int(seconds // size)
-            if unit == "hour" and n == 1:
-                return "About an hour ago"
-            return f"{n} {unit}{'s' if n != 1 else ''} ago"
-    return "now"
+    except TemplateError as exc:
+        raise StatusError(1, str(exc)) from exc
+    click.echo(output, nl=False)
 
 
 @click.command(

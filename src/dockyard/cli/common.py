@@ -120,12 +120,12 @@ class DockerCommand(click.Command):
         ``run``, is not mistaken for the image that ends the flags)."""
         flags: set[str] = set()
         valued: set[str] = set()
-        negatable = set(self.negatable)
+        negation = {f"--{name}": f"--no-{name}" for name in self.negatable}
         for param in self.params:
             if isinstance(param, click.Option):
                 (flags if param.is_flag else valued).update(param.opts)
-                if param.secondary_opts:  # --x/--no-x: docker spells it --x=false
-                    negatable.update(o[2:] for o in param.opts if o.startswith("--"))
+                if param.secondary_opts:  # --x/--no-x: docker spells it --x=false (or -X=false)
+                    negation.update((o, param.secondary_opts[0]) for o in param.opts)
         out: list[str] = []
         interspersed = self.context_settings.get("allow_interspersed_args", True)
         i = 0
@@ -145,8 +145,8 @@ class DockerCommand(click.Command):
                     out.append(name)
                     continue
                 if low in ("false", "0", "f"):
-                    if name[2:] in negatable:
-                        out.append("--no-" + name[2:])
+                    if name in negation:
+                        out.append(negation[name])
                     continue
             out.append(arg)
             if not sep and _takes_next(arg, flags, valued) and i < len(args):
