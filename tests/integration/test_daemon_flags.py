@@ -75,7 +75,10 @@ def test_bad_config_file_is_refused(tmp_path) -> None:  # type: ignore[no-untype
 
 def test_config_file_sets_roots(tmp_path) -> None:  # type: ignore[no-untyped-def]
     d = TestDaemon(tmp_path)
-    (tmp_path / "daemon.json").write_text(json.dumps({"data-root": str(tmp_path / "from-config")}))
+    # Its own bridge too: with the default one (dockyard0) its shutdown would take down the
+    # host's main daemon's bridge and iptables chains.
+    config = {"data-root": str(tmp_path / "from-config"), "bridge": d.bridge, "bip": d.bip}
+    (tmp_path / "daemon.json").write_text(json.dumps(config))
     # --data-root on the command line wins over the file; the file's key is honoured otherwise.
     d.data_root = tmp_path / "from-config"
     try:

@@ -380,3 +380,26 @@ def test_nginx_by_name_alias_and_published_port(
         run("rm", "-f", name)
         run("network", "rm", net)
     assert_idle(netd)
+
+
+@pytest.mark.parametrize("client", ["dockyard", "docker"])
+def test_add_host_forms(clean: TestDaemon, client: str) -> None:
+    run = clean.cli if client == "dockyard" else clean.docker
+    r = run("run", "--rm", "--add-host", "gw:host-gateway", "--add-host", "six=::1",
+            "--add-host", "plain:10.9.8.7", "busybox", "cat", "/etc/hosts")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    gateway = clean.bip.split("/")[0]
+    assert r.stdout.splitlines()[-3:] == [f"{gateway}\tgw", "::1\tsix", "10.9.8.7\tplain"]
+    r = run("run", "--rm", "--network", "host", "--add-host", "h:10.9.8.6", "busybox",
+            "tail", "-1", "/etc/hosts")  # fmt: skip
+    assert r.stdout == "10.9.8.6\th\n", r.stdout
+    for bad, message in [
+        ("bad", 'bad format for add-host: "bad"'),
+        ("x:notip", 'invalid IP address in add-host: "notip"'),
+    ]:
+        r = run("run", "--rm", "--add-host", bad, "busybox", "true")
+        assert r.returncode == 125 and message in r.stderr, r.stderr
+    status, body = clean.request(
+        "POST", "/containers/create", {"Image": "busybox", "HostConfig": {"ExtraHosts": ["bad"]}}
+    )
+    assert status == 400 and 'bad format for add-host: "bad"' in body["message"]

@@ -115,6 +115,8 @@ class BuildOptions:
     network_mode: str = "default"
     platform: str = ""
     cache_from: list[str] = field(default_factory=list)
+    # what RUN containers get besides their network: ExtraHosts, resources, SecurityOpt…
+    run_host_config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -706,7 +708,10 @@ class _Run:
             "WorkingDir": state.config.get("WorkingDir") or "",
             "User": state.config.get("User") or "",
             "Labels": {},
-            "HostConfig": {"NetworkMode": network if network in ("none", "host") else "default"},
+            "HostConfig": {
+                **self.opts.run_host_config,
+                "NetworkMode": network if network in ("none", "host") else "default",
+            },
         }
         svc = self.b._containers
         cid, _ = svc.create(body, None)

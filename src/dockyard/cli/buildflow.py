@@ -14,8 +14,10 @@ import os
 import sys
 import tarfile
 
+from dockyard.errors import InvalidArgument
+
 from .base import CLIState, StatusError
-from .flagspec import BOOL, LIST, Flag
+from .flagspec import BOOL, INT, LIST, Flag, check_extra_host
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -56,6 +58,35 @@ BUILD_FLAGS: tuple[Flag, ...] = (
     ),
     Flag("--rm", dest="rm", kind=BOOL, default=True, help="Remove intermediate containers"),
     Flag("--force-rm", dest="force_rm", kind=BOOL, help="Always remove intermediate containers"),
+    Flag(
+        "--add-host",
+        dest="add_hosts",
+        kind=LIST,
+        help="Add a custom host-to-IP mapping",
+        check=check_extra_host,
+    ),
+    Flag("--cache-from", dest="cache_from", kind=LIST, help="Images to consider as cache sources"),
+    Flag("--cgroup-parent", dest="cgroup_parent", default="", help="Parent cgroup for RUN"),
+    Flag("--compress", dest="compress", kind=BOOL, help="Compress the build context using gzip"),
+    Flag("--cpu-period", dest="cpu_period", kind=INT, default=0, help="Limit CPU CFS period"),
+    Flag("--cpu-quota", dest="cpu_quota", kind=INT, default=0, help="Limit CPU CFS quota"),
+    Flag("-c", "--cpu-shares", dest="cpu_shares", kind=INT, default=0, help="CPU shares"),
+    Flag("--cpuset-cpus", dest="cpuset_cpus", default="", help="CPUs in which to allow execution"),
+    Flag("--cpuset-mems", dest="cpuset_mems", default="", help="MEMs in which to allow execution"),
+    Flag(
+        "--disable-content-trust",
+        dest="disable_content_trust",
+        kind=BOOL,
+        default=True,
+        help="Skip image verification",
+    ),
+    Flag("--isolation", dest="isolation", default="", help="Container isolation technology"),
+    Flag("-m", "--memory", dest="memory", default="", help="Memory limit"),
+    Flag("--memory-swap", dest="memory_swap", default="", help="Swap limit: '-1' for unlimited"),
+    Flag("--security-opt", dest="security_opts", kind=LIST, help="Security options"),
+    Flag("--shm-size", dest="shm_size", default="", help="Size of /dev/shm"),
+    Flag("--squash", dest="squash", kind=BOOL, help="Squash newly built layers into one"),
+    Flag("--ulimit", dest="ulimits", kind=LIST, help="Ulimit options"),
 )
 
 
@@ -63,6 +94,10 @@ def build_command(state: CLIState, opts: Mapping[str, Any]) -> int:
     """``build PATH|-``: send the context, show the build's stream, print or write the ID."""
     from dockyard.client.build_api import build as api_build
 
+    if opts["squash"]:  # the docker CLI asks the daemon first; ours never squashes
+        raise StatusError(
+            1, '"--squash" is only supported on a Docker daemon with experimental features enabled'
+        )
     path = opts["args"][0]
     dockerfile: str = opts["dockerfile"]
     quiet: bool = opts["quiet"]
@@ -106,6 +141,8 @@ def build_command(state: CLIState, opts: Mapping[str, Any]) -> int:
                     name = os.path.relpath(name, root)
             dockerfile = name
             _context_tar(root, name, spool, extra=extra)
+        if opts["compress"]:
+            spool = _gzipped(spool)
         size = spool.tell()
         spool.seek(0)
         if not quiet:
@@ -129,6 +166,7 @@ def build_command(state: CLIState, opts: Mapping[str, Any]) -> int:
             "rm": "1" if rm else "0",
             "forcerm": "1" if force_rm else None,
             "version": "1",
+            **_resource_query(opts),
         }
         client = state.client()
         image_id = ""
@@ -162,6 +200,50 @@ def build_command(state: CLIState, opts: Mapping[str, Any]) -> int:
     finally:
         spool.close()
     return 0
+
+
+def _gzipped(spool: IO[bytes]) -> IO[bytes]:
+    """``--compress``: the context tar gzipped into a new spool (the daemon unpacks either)."""
+    import gzip
+    import shutil
+
+    spool.seek(0)
+    out = _spool()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
+        shutil.copyfileobj(spool, gz, 1 << 20)
+    spool.close()
+    return out
+
+
+def _resource_query(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The RUN containers' settings as the docker CLI sends them (``extrahosts`` and
+    ``securityopt`` repeated, ``ulimits`` and ``cachefrom`` as JSON, sizes in bytes)."""
+    from .createopts import parse_bytes, parse_memory_swap, parse_ulimit
+
+    try:
+        memory = parse_bytes(opts["memory"]) if opts["memory"] else 0
+        swap = parse_memory_swap(opts["memory_swap"]) if opts["memory_swap"] else 0
+        shm = parse_bytes(opts["shm_size"]) if opts["shm_size"] else 0
+        ulimits = [parse_ulimit(u) for u in opts["ulimits"]]
+    except InvalidArgument as exc:
+        raise StatusError(125, f"invalid argument: {exc.message}") from exc
+    return {
+        "extrahosts": list(opts["add_hosts"]) or None,
+        "securityopt": list(opts["security_opts"]) or None,
+        "cachefrom": json.dumps(list(opts["cache_from"])) if opts["cache_from"] else None,
+        "cgroupparent": opts["cgroup_parent"] or None,
+        "cpusetcpus": opts["cpuset_cpus"] or None,
+        "cpusetmems": opts["cpuset_mems"] or None,
+        "cpushares": str(opts["cpu_shares"]) if opts["cpu_shares"] else None,
+        "cpuquota": str(opts["cpu_quota"]) if opts["cpu_quota"] else None,
+        "cpuperiod": str(opts["cpu_period"]) if opts["cpu_period"] else None,
+        "memory": str(memory) if memory else None,
+        "memswap": str(swap) if swap else None,
+        "shmsize": str(shm) if shm else None,
+        "ulimits": json.dumps(ulimits) if ulimits else None,
+        "isolation": opts["isolation"] or None,
+        "squash": "1" if opts["squash"] else None,
+    }
 
 
 def _spool() -> IO[bytes]:

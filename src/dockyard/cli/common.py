@@ -50,6 +50,21 @@ def click_flags(flags: Sequence[Flag], *, args: str | None = None) -> Callable[[
     return decorate
 
 
+class _Checked(click.ParamType):  # type: ignore[type-arg]
+    """A string whose ``Flag.check`` complaint becomes docker's "invalid argument" error."""
+
+    name = "string"
+
+    def __init__(self, check: Callable[[str], str | None]) -> None:
+        self.check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        problem = self.check(str(value))
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        return value
+
+
 def _click_option(flag: Flag) -> Callable[[Any], Any]:
     common: dict[str, Any] = {"help": flag.help, "hidden": flag.hidden}
     if flag.kind == BOOL and flag.default:
@@ -57,6 +72,8 @@ def _click_option(flag: Flag) -> Callable[[Any], Any]:
         return click.option(*decls, flag.dest, default=True, **common)
     if flag.kind == BOOL:
         return click.option(*flag.names, flag.dest, is_flag=True, **common)
+    if flag.check is not None:
+        common["type"] = _Checked(flag.check)
     if flag.kind == LIST:
         return click.option(*flag.names, flag.dest, multiple=True, **common)
     if flag.kind == INT:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
-__all__ = ["BOOL", "INT", "LIST", "STR", "Flag", "parse_flags"]
+__all__ = ["BOOL", "INT", "LIST", "STR", "Flag", "check_extra_host", "parse_flags"]
 
 BOOL = "bool"
 STR = "str"
@@ -32,7 +32,7 @@ class Flag:
     ``INT`` parses base 10; ``STR`` keeps the last value given.
     """
 
-    __slots__ = ("default", "dest", "help", "hidden", "kind", "names")
+    __slots__ = ("check", "default", "dest", "help", "hidden", "kind", "names")
 
     def __init__(
         self,
@@ -42,8 +42,11 @@ class Flag:
         default: Any = None,
         help: str = "",
         hidden: bool = False,
+        check: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``check`` answers a value with pflag's complaint about it (None: fine)."""
         self.names = names
+        self.check = check
         self.dest = dest
         self.kind = kind
         self.default = False if kind == BOOL and default is None else default
@@ -143,6 +146,8 @@ def _bool(text: str) -> bool | None:
 
 
 def _store(flag: Flag, value: str, values: dict[str, Any], lists: dict[str, list[str]]) -> bool:
+    if flag.check is not None and flag.check(value) is not None:
+        return False  # click reports it, with the usage line
     if flag.kind == LIST:
         lists[flag.dest].append(value)
     elif flag.kind == INT:
@@ -153,3 +158,21 @@ def _store(flag: Flag, value: str, values: dict[str, Any], lists: dict[str, list
     else:
         values[flag.dest] = value
     return True
+
+
+def check_extra_host(value: str) -> str | None:
+    """docker's ``ValidateExtraHost``: ``name:ip`` or ``name=ip`` (``host-gateway`` too)."""
+    name, sep, address = value.partition("=")
+    if not sep:
+        name, sep, address = value.partition(":")
+    if not sep or not name:
+        return f'bad format for add-host: "{value}"'
+    if address == "host-gateway":
+        return None
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return f'invalid IP address in add-host: "{address}"'
+    return None

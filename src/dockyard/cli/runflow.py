@@ -17,7 +17,7 @@ from dockyard.client.streams import StreamError
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 from .base import PROG, CLIState, StatusError, describe_error
-from .flagspec import BOOL, INT, LIST, Flag
+from .flagspec import BOOL, INT, LIST, Flag, check_extra_host
 from .progress import JSONMessageError
 from .streaming import (
     DetachRequested,
@@ -58,7 +58,11 @@ CREATE_USAGE = "create [OPTIONS] IMAGE [COMMAND] [ARG...]"
 
 CREATE_FLAGS: tuple[Flag, ...] = (
     Flag(
-        "--add-host", dest="add_host", kind=LIST, help="Add a custom host-to-IP mapping (host:ip)"
+        "--add-host",
+        dest="add_host",
+        kind=LIST,
+        help="Add a custom host-to-IP mapping (host:ip)",
+        check=check_extra_host,
     ),
     Flag("--cap-add", dest="cap_add", kind=LIST, help="Add Linux capabilities"),
     Flag("--cap-drop", dest="cap_drop", kind=LIST, help="Drop Linux capabilities"),

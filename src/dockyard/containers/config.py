@@ -184,6 +184,22 @@ def _merge_healthcheck(user: Any, image: Any) -> dict[str, Any] | None:
     return merged
 
 
+def _check_extra_host(value: str) -> None:
+    """dockerd's ``ValidateExtraHost`` at create: ``name:ip``, ``name=ip`` or host-gateway."""
+    import ipaddress
+
+    name, sep, address = value.partition("=")
+    if not sep:
+        name, sep, address = value.partition(":")
+    if not sep or not name:
+        raise InvalidArgument(f'bad format for add-host: "{value}"')
+    if address != "host-gateway":
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise InvalidArgument(f'invalid IP address in add-host: "{address}"') from None
+
+
 def validate_host_config(
     host_config: dict[str, Any], defaults: ContainerDefaults = ContainerDefaults()
 ) -> dict[str, Any]:
@@ -214,6 +230,8 @@ def validate_host_config(
     validate_host_mounts(hc)
     check_namespace_modes(hc)
     check_confinement(hc)
+    for extra in hc.get("ExtraHosts") or []:
+        _check_extra_host(str(extra))
     runtime = hc.get("Runtime") or ""
     if runtime not in ("", "runc"):
         raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")

@@ -42,6 +42,10 @@ class NetworkManager(Protocol):
 
     def settings(self, cid: str, config: dict[str, Any], running: bool) -> dict[str, Any]: ...
 
+    def host_gateway(self) -> str:
+        """The address ``--add-host name:host-gateway`` maps to (the default bridge's)."""
+        ...
+
     def summary(
         self, cid: str, config: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]: ...

@@ -377,12 +377,12 @@ class ContainerService:
                 hosts += f"{addr}\t{hostname}\n"
         elif network_mode != "host":
             hosts += f"127.0.1.1\t{hostname}\n"
-        for extra in record.host_config.get("ExtraHosts") or []:
-            host, _, addr = extra.partition(":")
-            hosts += f"{addr}\t{host}\n"
+        extra_hosts = self._extra_hosts(record)
+        hosts += extra_hosts
         if network_mode == "host":
             try:
-                hosts = Path("/etc/hosts").read_text()
+                own = Path("/etc/hosts").read_text()
+                hosts = own + ("\n" if own and not own.endswith("\n") else "") + extra_hosts
             except OSError:
                 pass
         dns_config = self._defaults.dns_of(record.host_config)
@@ -1469,15 +1469,28 @@ class ContainerService:
             if net is not None:
                 self._rewrite_hosts(record, net)
 
+    def _extra_hosts(self, record: ContainerRecord) -> str:
+        """``--add-host`` lines: ``name:ip`` or ``name=ip`` (IPv6 addresses keep their
+        colons), ``host-gateway`` as the default bridge's gateway, as dockerd writes them."""
+        lines = ""
+        for extra in record.host_config.get("ExtraHosts") or []:
+            host, sep, addr = str(extra).partition("=")
+            if not sep:
+                host, _, addr = str(extra).partition(":")
+            if addr == "host-gateway":
+                if self._net is None:
+                    raise errors.InvalidArgument("unable to derive the IP value for host-gateway")
+                addr = self._net.host_gateway()
+            lines += f"{addr.strip('[]')}\t{host}\n"
+        return lines
+
     def _rewrite_hosts(self, record: ContainerRecord, net: NetSetupLike) -> None:
         """Rewrite /etc/hosts in place: the container sees the bind-mounted inode."""
         hostname = record.config.get("Hostname") or record.id[:12]
         hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         for addr, _ in net.hosts:
             hosts += f"{addr}\t{hostname}\n"
-        for extra in record.host_config.get("ExtraHosts") or []:
-            host, _, addr = extra.partition(":")
-            hosts += f"{addr}\t{host}\n"
+        hosts += self._extra_hosts(record)
         files = {"hosts": hosts}
         if net.nameservers:
             files["resolv.conf"] = _resolv_conf(

@@ -116,6 +116,9 @@ class NetworkService:
 
     # ---- lookup ---------------------------------------------------------------------------
 
+    def host_gateway(self) -> str:
+        return str(self._ipam_of(self.get("bridge")).gateway)
+
     def get(self, ref: str) -> dict[str, Any]:
         """By full ID, name, or unique ID prefix; ``NotFound`` "network n not found"."""
         if ref in self._networks:

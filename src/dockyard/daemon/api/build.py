@@ -85,7 +85,46 @@ def _options(request: web.Request) -> BuildOptions:
         network_mode=q.get("networkmode") or "default",
         platform=q.get("platform", ""),
         cache_from=list(cache_from) if isinstance(cache_from, list) else [],
+        run_host_config=_run_host_config(request),
     )
+
+
+def _int_param(request: web.Request, key: str) -> int:
+    text = request.query.get(key, "") or "0"
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid {key} parameter: {text}") from None
+
+
+def _run_host_config(request: web.Request) -> dict[str, Any]:
+    """The legacy builder's RUN-container settings from ``/build``'s query (dockerd's
+    ``newImageBuildOptions``); ``isolation`` other than the default and ``squash`` are
+    refused as dockerd refuses them on Linux without experimental features."""
+    q = request.query
+    isolation = q.get("isolation", "")
+    if isolation not in ("", "default"):
+        raise errors.InvalidArgument(f"Unsupported isolation: {isolation!r}")
+    if _bool(request, "squash"):
+        raise errors.InvalidArgument("squash is only supported with experimental mode")
+    ulimits = _json_param(request, "ulimits") or []
+    if not isinstance(ulimits, list):
+        raise errors.InvalidArgument("ulimits must be a JSON list")
+    hc: dict[str, Any] = {
+        "ExtraHosts": [h for v in q.getall("extrahosts", []) for h in v.split(",") if h] or None,
+        "SecurityOpt": [o for o in q.getall("securityopt", []) if o] or None,
+        "CgroupParent": q.get("cgroupparent", ""),
+        "CpusetCpus": q.get("cpusetcpus", ""),
+        "CpusetMems": q.get("cpusetmems", ""),
+        "CpuShares": _int_param(request, "cpushares"),
+        "CpuQuota": _int_param(request, "cpuquota"),
+        "CpuPeriod": _int_param(request, "cpuperiod"),
+        "Memory": _int_param(request, "memory"),
+        "MemorySwap": _int_param(request, "memswap"),
+        "ShmSize": _int_param(request, "shmsize"),
+        "Ulimits": ulimits or None,
+    }
+    return {k: v for k, v in hc.items() if v}
 
 
 def _work_dir(s: Services) -> str:
