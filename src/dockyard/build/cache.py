@@ -78,12 +78,20 @@ class BuildCache:
         rows = self._db.query("SELECT image_id FROM build_cache WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
+    def used(self, key: str) -> None:
+        """A build step took this entry (``system df``'s LAST USED and USAGE)."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE build_cache SET last_used = ?, usage_count = usage_count + 1 WHERE key = ?",
+                (time.time(), key),
+            )
+
     def put(self, key: str, parent: str, image_id: str) -> None:
         with self._db.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO build_cache (key, parent, image_id, created)"
                 " VALUES (?, ?, ?, ?)",
-                (key, parent, image_id, int(time.time())),
+                (key, parent, image_id, time.time()),
             )
 
     def forget(self, key: str) -> None:
@@ -110,7 +118,8 @@ class BuildCache:
     def entries(self) -> list[dict[str, Any]]:
         """Every cache entry (``system df``)."""
         rows = self._db.query(
-            "SELECT key, parent, image_id, created FROM build_cache ORDER BY created"
+            "SELECT key, parent, image_id, created, last_used, usage_count FROM build_cache"
+            " ORDER BY created"
         )
         return [dict(row) for row in rows]
 
@@ -145,10 +154,19 @@ def entry_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "InUse": False,
         "Shared": True,
         "Size": 0,
-        "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["created"])),
-        "LastUsedAt": None,
-        "UsageCount": 0,
+        "CreatedAt": _rfc3339(float(row["created"])),
+        "LastUsedAt": _rfc3339(float(row["last_used"])) if row.get("last_used") else None,
+        "UsageCount": int(row.get("usage_count") or 0),
     }
+
+
+def _rfc3339(when: float) -> str:
+    whole = int(when)
+    micros = round((when - whole) * 1_000_000)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, 0
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
 
 
 def select_prunable(

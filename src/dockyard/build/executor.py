@@ -508,6 +508,7 @@ class _Run:
         except NotFound:
             self.b._cache.forget(key)
             return False
+        self.b._cache.used(key)
         state.image = image
         state.config = json.loads(json.dumps(image.config.get("config") or {}))
         await self.say(" ---> Using cache\n")

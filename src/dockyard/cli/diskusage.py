@@ -8,6 +8,7 @@ referenced; build cache when in use (shared records are counted under images).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -136,6 +137,165 @@ def summary_rows(du: Mapping[str, Any]) -> list[UsageRow]:
     return [image_row, container_row, volume_row, cache_row]
 
 
+IMAGE_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+    "\t{{.UniqueSize}}\t{{.Containers}}"
+)
+CONTAINER_TABLE = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}"
+    "\t{{.Status}}\t{{.Names}}"
+)
+VOLUME_TABLE = "table {{.Name}}\t{{.Links}}\t{{.Size}}"
+CACHE_TABLE = (
+    "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}"
+    "\t{{.UsageCount}}\t{{.Shared}}"
+)
+CACHE_HEADERS = {
+    "ID": "CACHE ID",
+    "CacheType": "CACHE TYPE",
+    "Size": "SIZE",
+    "CreatedSince": "CREATED",
+    "LastUsedSince": "LAST USED",
+    "UsageCount": "USAGE",
+    "Shared": "SHARED",
+    "InUse": "IN USE",
+    "Description": "DESCRIPTION",
+}
+
+
+class CacheContext(_Context):
+    """One build cache record as docker's ``buildCacheContext`` shows it."""
+
+    go_type = "*formatter.buildCacheContext"
+    fields = (
+        "CacheType",
+        "CreatedAt",
+        "CreatedSince",
+        "Description",
+        "ID",
+        "InUse",
+        "LastUsedAt",
+        "LastUsedSince",
+        "Shared",
+        "Size",
+        "UsageCount",
+    )
+
+    def __init__(self, record: Mapping[str, Any], now: float) -> None:
+        super().__init__()
+        self.r, self.now = record, now
+
+    def f_ID(self) -> str:
+        ident = str(self.r.get("ID") or "")[:12]
+        return ident + "*" if self.r.get("InUse") else ident
+
+    def f_CacheType(self) -> str:
+        return str(self.r.get("Type") or "")
+
+    def f_Description(self) -> str:
+        return str(self.r.get("Description") or "")
+
+    def f_Size(self) -> str:
+        return human_size(_int(self.r.get("Size")), 3)
+
+    def f_CreatedAt(self) -> str:
+        return str(self.r.get("CreatedAt") or "")
+
+    def f_CreatedSince(self) -> str:
+        return _ago(str(self.r.get("CreatedAt") or ""), self.now)
+
+    def f_LastUsedAt(self) -> str:
+        return str(self.r.get("LastUsedAt") or "")
+
+    def f_LastUsedSince(self) -> str:
+        return _ago(str(self.r.get("LastUsedAt") or ""), self.now)
+
+    def f_UsageCount(self) -> str:
+        return str(_int(self.r.get("UsageCount")))
+
+    def f_InUse(self) -> str:
+        return "true" if self.r.get("InUse") else "false"
+
+    def f_Shared(self) -> str:
+        return "true" if self.r.get("Shared") else "false"
+
+
+def _ago(stamp: str, now: float) -> str:
+    """``3 minutes ago`` for an RFC 3339 time; "" for none (docker's LastUsedSince)."""
+    if not stamp:
+        return ""
+    from datetime import datetime
+
+    from dockyard.units import human_duration
+
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return ""
+    return human_duration(now - when) + " ago"
+
+
+def _cache_order(record: Mapping[str, Any]) -> tuple[bool, float, str]:
+    """docker's ``buildCacheSort``: never used first, then by last use; ties by ID."""
+    used = str(record.get("LastUsedAt") or "")
+    when = 0.0
+    if used:
+        from datetime import datetime
+
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(used.replace("Z", "+00:00")).timestamp()
+    return (bool(used), when, str(record.get("ID") or ""))
+
+
+def verbose_tables(du: Mapping[str, Any]) -> str:
+    """``df -v``: docker's four sections, an image row per image (its first tag only)."""
+    import time
+
+    from dockyard.errors import DockyardError
+    from dockyard.reference import parse
+
+    from .formatting import (
+        CONTAINER_HEADERS,
+        IMAGE_HEADERS,
+        ContainerContext,
+        ImageContext,
+    )
+    from .volumes import VOLUME_HEADERS, VolumeContext
+
+    now = time.time()
+    images = []
+    for image in du.get("Images") or []:
+        repo = tag = "<none>"
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        if tags:
+            try:
+                ref = parse(tags[0], default_tag=False)
+            except DockyardError:
+                continue
+            if ref.tag is not None:
+                repo, tag = ref.familiar_name, ref.tag
+        images.append(ImageContext(image, repo, tag, "", True, now))
+    containers = [  # docker leaves the virtual size out here
+        ContainerContext({**c, "SizeRootFs": 0}, trunc=True, now=now)
+        for c in du.get("Containers") or []
+    ]
+    volumes = [VolumeContext(v) for v in du.get("Volumes") or []]
+    cache = [CacheContext(b, now) for b in sorted(du.get("BuildCache") or [], key=_cache_order)]
+    builder = _int(du.get("BuilderSize")) or sum(
+        _int(b.get("Size")) for b in du.get("BuildCache") or [] if not b.get("Shared")
+    )
+    return (
+        "Images space usage:\n\n"
+        + Formatter(IMAGE_TABLE, IMAGE_HEADERS).render(images)
+        + "\nContainers space usage:\n\n"
+        + Formatter(CONTAINER_TABLE, CONTAINER_HEADERS).render(containers)
+        + "\nLocal Volumes space usage:\n\n"
+        + Formatter(VOLUME_TABLE, VOLUME_HEADERS).render(volumes)
+        + f"\nBuild cache usage: {human_size(builder)}\n\n"
+        + Formatter(CACHE_TABLE, CACHE_HEADERS).render(cache)
+    )
+
+
 @click.command(
     cls=DockerCommand,
     usage="df [OPTIONS]",
@@ -143,16 +303,20 @@ def summary_rows(du: Mapping[str, Any]) -> list[UsageRow]:
     short_help="Show docker disk usage",
 )
 @click.option("--format", "fmt", default="", help="Format output using a custom template")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
 @click.argument("args", nargs=-1)
 @click.pass_context
-def df(ctx: click.Context, fmt: str, args: tuple[str, ...]) -> None:
+def df(ctx: click.Context, fmt: str, verbose: bool, args: tuple[str, ...]) -> None:
     """Show docker disk usage."""
     require_args(ctx, args, none=True)
     answer = get_client(ctx).request("GET", "/system/df").json()
     if not isinstance(answer, dict):
         raise StatusError(1, "unexpected answer from the daemon")
     try:
-        output = Formatter(fmt or DEFAULT_FORMAT, HEADERS).render(summary_rows(answer))
+        if verbose and fmt in ("", "table"):
+            output = verbose_tables(answer)
+        else:
+            output = Formatter(fmt or DEFAULT_FORMAT, HEADERS).render(summary_rows(answer))
     except TemplateError as exc:
         raise StatusError(1, str(exc)) from exc
     sys.stdout.write(output)

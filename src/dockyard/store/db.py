@@ -135,6 +135,12 @@ MIGRATIONS: list[str] = [
         active INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 9: build cache use (BuildKit's LastUsedAt and UsageCount in system df); ``created``
+    # holds sub-second times from here on
+    """
+    ALTER TABLE build_cache ADD COLUMN last_used REAL;
+    ALTER TABLE build_cache ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
