@@ -403,3 +403,36 @@ def test_add_host_forms(clean: TestDaemon, client: str) -> None:
         "POST", "/containers/create", {"Image": "busybox", "HostConfig": {"ExtraHosts": ["bad"]}}
     )
     assert status == 400 and 'bad format for add-host: "bad"' in body["message"]
+
+
+@pytest.mark.parametrize("client", ["dockyard", "docker"])
+def test_aux_addresses_ipam_driver_ipv6(clean: TestDaemon, client: str) -> None:
+    run = clean.cli if client == "dockyard" else clean.docker
+    n = secrets.randbelow(200) + 20
+    subnet = f"10.214.{n}.0/29"  # 6 hosts: gateway .1, aux .2 and .3
+    r = run("network", "create", "--subnet", subnet, "--aux-address", f"r1=10.214.{n}.2",
+            "--aux-address", f"r2=10.214.{n}.3", "auxnet")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    config = clean.request("GET", "/networks/auxnet")[1]["IPAM"]["Config"][0]
+    assert config["AuxiliaryAddresses"] == {"r1": f"10.214.{n}.2", "r2": f"10.214.{n}.3"}
+    got = run(
+        "run", "--rm", "--network", "auxnet", "busybox", "ip", "-4", "-o", "addr", "show", "eth0"
+    )
+    assert f"10.214.{n}.4/29" in got.stdout, got.stdout  # .2 and .3 are never handed out
+    taken = run("run", "--rm", "--network", "auxnet", "--ip", f"10.214.{n}.2", "busybox", "true")
+    assert taken.returncode != 0 and "Address already in use" in taken.stderr
+    for argv, message in [
+        (("--subnet", f"10.215.{n}.0/24", "--aux-address", "r=10.1.1.1"),
+         "no matching subnet for aux-address 10.1.1.1"),
+        (("--ipam-driver", "foo"), 'plugin "foo" not found'),
+        (("--ipv6",), "IPv6 networks are not supported"),
+    ]:  # fmt: skip
+        r = run("network", "create", *argv, "badnet")
+        assert r.returncode == 1 and message in r.stderr, (argv, r.stderr)
+    status, body = clean.request(
+        "POST",
+        "/networks/create",
+        {"Name": "x", "IPAM": {"Config": [{"Subnet": "10.216.0.0/24",
+                                            "AuxiliaryAddresses": {"a": "10.1.1.1"}}]}},
+    )  # fmt: skip
+    assert status == 400 and "must belong to the master pool" in body["message"]

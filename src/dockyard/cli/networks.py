@@ -28,6 +28,22 @@ def _kv(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _subnet_holding(config: list[dict[str, Any]], address: str) -> dict[str, Any] | None:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    for entry in config:
+        try:
+            if addr in ipaddress.ip_network(str(entry["Subnet"]), strict=False):
+                return entry
+        except ValueError:
+            continue
+    return None
+
+
 @click.command(cls=DockerCommand, usage="create [OPTIONS] NETWORK", context_settings=_CTX)
 @click.option("-d", "--driver", default="bridge", help="Driver to manage the Network")
 @click.option("--subnet", multiple=True, help="Subnet in CIDR format")
@@ -37,6 +53,10 @@ def _kv(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--attachable", is_flag=True, help="Enable manual container attachment")
 @click.option("-o", "--opt", multiple=True, help="Set driver specific options")
 @click.option("--label", multiple=True, help="Set metadata on a network")
+@click.option("--aux-address", multiple=True, help="Auxiliary IPv4 addresses used by driver")
+@click.option("--ipam-driver", default="default", help="IP Address Management Driver")
+@click.option("--ipam-opt", multiple=True, help="Set IPAM driver specific options")
+@click.option("--ipv6", is_flag=True, help="Enable or disable IPv6 networking")
 @click.argument("args", nargs=-1)
 @click.pass_context
 def create(
@@ -49,24 +69,35 @@ def create(
     attachable: bool,
     opt: tuple[str, ...],
     label: tuple[str, ...],
+    aux_address: tuple[str, ...],
+    ipam_driver: str,
+    ipam_opt: tuple[str, ...],
+    ipv6: bool,
     args: tuple[str, ...],
 ) -> None:
     """Create a network."""
     require_args(ctx, args, exact=1)
-    config: list[dict[str, str]] = []
+    if len(subnet) < len(gateway) or len(subnet) < len(ip_range):
+        raise StatusError(1, "every ip-range or gateway must have a corresponding subnet")
+    config: list[dict[str, Any]] = []
     for i, sub in enumerate(subnet):
-        entry = {"Subnet": sub}
-        if i < len(gateway):
-            entry["Gateway"] = gateway[i]
+        entry: dict[str, Any] = {"Subnet": sub}
         if i < len(ip_range):
             entry["IPRange"] = ip_range[i]
+        if i < len(gateway):
+            entry["Gateway"] = gateway[i]
         config.append(entry)
+    for name, address in _kv(aux_address).items():
+        home = _subnet_holding(config, address)
+        if home is None:
+            raise StatusError(1, f"no matching subnet for aux-address {address}")
+        home.setdefault("AuxiliaryAddresses", {})[name] = address
     body = {
         "Name": args[0],
         "Driver": driver,
         "Scope": "",
-        "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "EnableIPv6": ipv6,
+        "IPAM": {"Driver": ipam_driver, "Options": _kv(ipam_opt), "Config": config},
         "Internal": internal,
         "Attachable": attachable,
         "Ingress": False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.errors import InvalidArgument, Unavailable
 
@@ -54,11 +55,14 @@ class IPAMConfig:
     subnet: IPv4Net
     gateway: IPv4Addr
     ip_range: IPv4Net | None = None
+    aux: tuple[tuple[str, IPv4Addr], ...] = ()  # AuxiliaryAddresses: never handed out
 
-    def to_json(self) -> dict[str, str]:
-        out = {"Subnet": str(self.subnet), "Gateway": str(self.gateway)}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Subnet": str(self.subnet), "Gateway": str(self.gateway)}
         if self.ip_range is not None:
             out["IPRange"] = str(self.ip_range)
+        if self.aux:
+            out["AuxiliaryAddresses"] = {name: str(addr) for name, addr in self.aux}
         return out
 
 
@@ -137,7 +141,21 @@ def parse_ipam_config(entry: dict[str, object]) -> IPAMConfig | None:
             )
     else:
         gateway = subnet.network_address + 1
-    return IPAMConfig(subnet, gateway, ip_range)
+    aux: list[tuple[str, IPv4Addr]] = []
+    raw_aux = entry.get("AuxiliaryAddresses") or {}
+    if not isinstance(raw_aux, dict):
+        raise InvalidArgument("AuxiliaryAddresses must map names to addresses")
+    for name, text in raw_aux.items():
+        try:
+            addr = ipaddress.IPv4Address(str(text))
+        except ValueError:
+            raise InvalidArgument(f"invalid auxiliary address {name}={text}") from None
+        if addr not in subnet:
+            raise InvalidArgument(
+                f"auxiliary address: ({name}:{addr}) must belong to the master pool: {subnet}"
+            )
+        aux.append((str(name), addr))
+    return IPAMConfig(subnet, gateway, ip_range, tuple(aux))
 
 
 def check_overlap(subnet: IPv4Net, taken: Iterable[IPv4Net]) -> None:
@@ -166,7 +184,7 @@ def allocate_address(
     config: IPAMConfig, used: Iterable[IPv4Addr], requested: str | None = None
 ) -> IPv4Addr:
     """A free host address of ``config`` (the requested one when given), never the gateway."""
-    taken = set(used) | {config.gateway}
+    taken = set(used) | {config.gateway} | {addr for _, addr in config.aux}
     if requested:
         try:
             addr = ipaddress.IPv4Address(requested)

@@ -406,6 +406,9 @@ class NetworkService:
         labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
         if body.get("EnableIPv6"):
             raise errors.InvalidArgument("IPv6 networks are not supported")
+        ipam_driver = str(ipam_body.get("Driver") or "default")
+        if ipam_driver != "default":
+            raise errors.NotFound(f'plugin "{ipam_driver}" not found')
         async with self._lock:
             configs = [
                 c
